@@ -1,0 +1,482 @@
+/**
+ * AciFabric: the one object a user writes to install the CNI on an ACI
+ * fabric. It covers what acc-provision's input covers for a Kubernetes
+ * flavour (aci_config, net_config, registry, logging) and adds per-component
+ * placement. Cross-field rules live in `networkRules` etc. as pairs of a CEL
+ * expression (enforced by the API server) and the same check in TypeScript
+ * (enforced by zod), so both reject the same specs with the same message.
+ */
+import { z } from 'zod';
+import { familyBits, parseCidr, parseIp, prefixesOverlap, type Prefix } from '../../lib/net/cidr.ts';
+
+const isIpv4Multicast = (text: string): boolean => {
+  const ip = parseIp(text);
+  return ip !== undefined && ip.family === 4 && ip.value >> 28n === 0xen;
+};
+import {
+  apicName,
+  cel,
+  cidr,
+  conditions,
+  dnsLabel,
+  ipAddress,
+  kindObject,
+  observedGeneration,
+  Resources,
+  SecretReference,
+  Toleration,
+  vlan,
+  withRules,
+  type DualRule,
+} from './common.ts';
+
+export const AciFabricKind = 'AciFabric';
+
+const chunkSizes = Array.from({ length: 16 }, (_, i) => 2 ** (i + 1)); // 2 .. 65536
+const chunkLog2Cel = `{${chunkSizes.map((size, i) => `${size}: ${i + 1}`).join(', ')}}`;
+
+// ---------------------------------------------------------------- network
+const NetworkBase = z.object({
+  nodeSubnet: cidr('Subnet of the node (infra) network in gateway/prefix form, e.g. 10.1.0.1/16.'),
+  podSubnets: z
+    .array(cidr('A pod subnet in gateway/prefix form, e.g. 10.2.0.1/16.'))
+    .min(1)
+    .max(8)
+    .meta({
+      description:
+        'Pod subnets (IPv4 and/or IPv6) that IPAM carves into per-node chunks. Subnets can be added later but not removed.',
+      ...cel({ rule: 'oldSelf.all(s, s in self)', message: 'pod subnets can be added but not removed' }),
+    }),
+  podSubnetChunkSize: withRules(
+    z
+      .number()
+      .int()
+      .default(32)
+      .meta({ description: 'Number of pod addresses handed to a node at a time; a power of two. Default 32.' }),
+    [
+      {
+        rule: `self in [${chunkSizes.join(', ')}]`,
+        message: 'must be a power of two between 2 and 65536',
+        check: (size) => chunkSizes.includes(size),
+      },
+    ],
+  ),
+  nodeServiceSubnet: cidr(
+    'Subnet of the per-node service endpoints used by ACI service graphs (PBR), e.g. 10.5.0.1/24.',
+  ),
+  externDynamic: z
+    .array(cidr('A subnet for dynamically assigned LoadBalancer IPs.'))
+    .max(8)
+    .optional()
+    .meta({ description: 'Pools for LoadBalancer Service IPs assigned automatically (extern_dynamic).' }),
+  externStatic: z
+    .array(cidr('A subnet for LoadBalancer IPs requested explicitly.'))
+    .max(8)
+    .optional()
+    .meta({ description: 'Pools for LoadBalancer IPs requested through spec.loadBalancerIP (extern_static).' }),
+  kubeapiVlan: vlan('VLAN of the node (kube-api) network, 1-4094.'),
+  serviceVlan: vlan('VLAN of the service (PBR) network, 1-4094.'),
+  infraVlan: vlan('ACI infra VLAN of the fabric, 1-4094.'),
+  mtu: z
+    .number()
+    .int()
+    .min(1280)
+    .max(9000)
+    .default(1500)
+    .meta({ description: 'MTU of pod interfaces. Default 1500.' }),
+});
+type NetworkInput = z.infer<typeof NetworkBase>;
+
+function prefixes(list: readonly string[] | undefined): Prefix[] {
+  return (list ?? []).map((text) => parseCidr(text)).filter((p): p is Prefix => p !== undefined);
+}
+
+function noneOverlap(own: Prefix[], others: Prefix[]): boolean {
+  return own.every(
+    (p, i) => own.every((q, j) => i === j || !prefixesOverlap(p, q)) && others.every((q) => !prefixesOverlap(p, q)),
+  );
+}
+
+const overlapsNoneCel = (own: string, others: string) =>
+  `${own}.all(a, ${own}.exists_one(b, cidr(a).containsCIDR(cidr(b)) || cidr(b).containsCIDR(cidr(a))) && ` +
+  `(${others}).all(b, !(cidr(a).containsCIDR(cidr(b)) || cidr(b).containsCIDR(cidr(a)))))`;
+
+const optionalList = (field: string) => `(has(self.${field}) ? self.${field} : [])`;
+
+/**
+ * Malformed CIDRs are reported by their own field's rule; the cross-field
+ * rules then hold vacuously instead of failing with CEL parse errors.
+ */
+const allCidrsCel =
+  `([self.nodeSubnet, self.nodeServiceSubnet] + self.podSubnets + ${optionalList('externDynamic')} + ` +
+  `${optionalList('externStatic')}).all(s, isCIDR(s))`;
+const whenCidrsValid = (rule: string) => `!${allCidrsCel} || (${rule})`;
+
+const allCidrsValid = (n: NetworkInput): boolean =>
+  [n.nodeSubnet, n.nodeServiceSubnet, ...n.podSubnets, ...(n.externDynamic ?? []), ...(n.externStatic ?? [])].every(
+    (text) => parseCidr(text) !== undefined,
+  );
+
+const networkRuleList: DualRule<NetworkInput>[] = [
+  {
+    rule: whenCidrsValid(overlapsNoneCel('self.podSubnets', '[self.nodeSubnet]')),
+    message: 'podSubnets must not overlap each other or nodeSubnet',
+    fieldPath: '.podSubnets',
+    reason: 'FieldValueInvalid',
+    check: (n) => noneOverlap(prefixes(n.podSubnets), prefixes([n.nodeSubnet])),
+  },
+  {
+    rule: whenCidrsValid(overlapsNoneCel('[self.nodeServiceSubnet]', '[self.nodeSubnet] + self.podSubnets')),
+    message: 'nodeServiceSubnet must not overlap nodeSubnet or podSubnets',
+    fieldPath: '.nodeServiceSubnet',
+    reason: 'FieldValueInvalid',
+    check: (n) => noneOverlap(prefixes([n.nodeServiceSubnet]), prefixes([n.nodeSubnet, ...n.podSubnets])),
+  },
+  {
+    rule: whenCidrsValid(
+      overlapsNoneCel(optionalList('externDynamic'), '[self.nodeSubnet, self.nodeServiceSubnet] + self.podSubnets'),
+    ),
+    message: 'externDynamic subnets must not overlap each other, nodeSubnet, nodeServiceSubnet or podSubnets',
+    fieldPath: '.externDynamic',
+    reason: 'FieldValueInvalid',
+    check: (n) =>
+      noneOverlap(prefixes(n.externDynamic), prefixes([n.nodeSubnet, n.nodeServiceSubnet, ...n.podSubnets])),
+  },
+  {
+    rule: whenCidrsValid(
+      overlapsNoneCel(
+        optionalList('externStatic'),
+        `[self.nodeSubnet, self.nodeServiceSubnet] + self.podSubnets + ${optionalList('externDynamic')}`,
+      ),
+    ),
+    message: 'externStatic subnets must not overlap each other, externDynamic, nodeSubnet, nodeServiceSubnet or podSubnets',
+    fieldPath: '.externStatic',
+    reason: 'FieldValueInvalid',
+    check: (n) =>
+      noneOverlap(
+        prefixes(n.externStatic),
+        prefixes([n.nodeSubnet, n.nodeServiceSubnet, ...n.podSubnets, ...(n.externDynamic ?? [])]),
+      ),
+  },
+  {
+    rule: whenCidrsValid(
+      `!(self.podSubnetChunkSize in ${chunkLog2Cel}) || self.podSubnets.all(s, ` +
+        `cidr(s).prefixLength() <= (cidr(s).ip().family() == 4 ? 32 : 128) - ${chunkLog2Cel}[self.podSubnetChunkSize])`,
+    ),
+    message: 'podSubnetChunkSize must fit in every pod subnet',
+    fieldPath: '.podSubnetChunkSize',
+    reason: 'FieldValueInvalid',
+    check: (n) => {
+      const size = n.podSubnetChunkSize ?? 32;
+      if (!chunkSizes.includes(size)) return true; // the field's own rule reports it
+      const log2 = Math.log2(size);
+      return prefixes(n.podSubnets).every((p) => p.length <= familyBits(p.family) - log2);
+    },
+  },
+  {
+    rule: '[self.kubeapiVlan, self.serviceVlan, self.infraVlan].all(v, [self.kubeapiVlan, self.serviceVlan, self.infraVlan].exists_one(w, w == v))',
+    message: 'kubeapiVlan, serviceVlan and infraVlan must be distinct',
+    fieldPath: '.serviceVlan',
+    reason: 'FieldValueInvalid',
+    check: (n) => new Set([n.kubeapiVlan, n.serviceVlan, n.infraVlan]).size === 3,
+  },
+];
+
+/** The TypeScript side of whenCidrsValid. */
+export const networkRules: DualRule<NetworkInput>[] = networkRuleList.map((rule) => ({
+  ...rule,
+  check: (n) => !allCidrsValid(n) || rule.check(n),
+}));
+
+// ---------------------------------------------------------------- APIC
+const Credentials = withRules(
+  z.object({
+    secretRef: SecretReference.meta({
+      description:
+        'Secret with key `username` and either `password` (method Password) or `privateKey` (method Certificate, PEM).',
+    }),
+    method: z
+      .enum(['Password', 'Certificate'])
+      .default('Certificate')
+      .meta({ description: 'Certificate (signature-based, recommended) or Password.' }),
+    certificateName: apicName(
+      'Name of the X.509 certificate registered on the APIC user (aaaUserCert), for method Certificate.',
+    ).optional(),
+  }),
+  [
+    {
+      rule: "self.method != 'Certificate' || has(self.certificateName)",
+      message: 'certificateName is required when method is Certificate',
+      fieldPath: '.certificateName',
+      reason: 'FieldValueRequired',
+      check: (c) => c.method !== 'Certificate' || c.certificateName !== undefined,
+    },
+  ],
+);
+
+const Apic = z.object({
+  hosts: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(255)
+        .regex(/^[A-Za-z0-9.:[\]-]+$/, 'must be a host name or address, optionally with :port')
+        .meta({ description: 'APIC host name or address, optionally with :port.' }),
+    )
+    .min(1)
+    .max(8)
+    .meta({ description: 'APIC controllers; the controller fails over between them in order.' }),
+  credentials: Credentials,
+  caBundleSecretRef: SecretReference.optional().meta({
+    description: 'Secret with key `ca.crt`: CA bundle to verify the APIC certificate. Defaults to the system CAs.',
+  }),
+  insecureSkipTLSVerify: z
+    .boolean()
+    .default(false)
+    .meta({ description: 'Skip APIC certificate verification. Never in production; logged at every start.' }),
+});
+
+// ---------------------------------------------------------------- ACI objects
+const Tenant = z.object({
+  name: apicName('Tenant of the cluster; defaults to the systemId.').optional(),
+  preexisting: z
+    .boolean()
+    .default(false)
+    .meta({ description: 'The tenant exists already and is not owned (created or deleted) by this cluster.' }),
+});
+
+const Vrf = z.object({
+  name: apicName('VRF of the pod and node networks.'),
+  tenant: apicName('Tenant of the VRF, often common.'),
+});
+
+const L3Out = z.object({
+  name: apicName('L3Out that carries external traffic of LoadBalancer Services.'),
+  externalNetworks: z
+    .array(apicName('External EPG (l3extInstP) under the L3Out.'))
+    .min(1)
+    .max(16)
+    .meta({ description: 'External networks (l3extInstP) under the L3Out that consume service contracts.' }),
+});
+
+const VlanRange = withRules(z.object({ start: vlan('First VLAN.'), end: vlan('Last VLAN.') }), [
+  {
+    rule: 'self.start <= self.end',
+    message: 'start must not exceed end',
+    fieldPath: '.start',
+    check: (r) => r.start <= r.end,
+  },
+]);
+
+const MulticastRange = withRules(
+  z
+    .object({
+      start: ipAddress('First multicast group address of the domain.'),
+      end: ipAddress('Last multicast group address of the domain.'),
+    })
+    .meta({ description: 'Multicast addresses for bridge-domain BUM replication (vxlan).' }),
+  [
+    {
+      rule: "cidr('224.0.0.0/4').containsIP(self.start) && cidr('224.0.0.0/4').containsIP(self.end)",
+      message: 'start and end must be IPv4 multicast addresses (224.0.0.0/4)',
+      fieldPath: '.start',
+      check: (r) => isIpv4Multicast(r.start) && isIpv4Multicast(r.end),
+    },
+  ],
+);
+
+const VmmDomain = withRules(
+  z.object({
+    name: apicName('VMM domain name; defaults to the systemId.').optional(),
+    encapType: z.enum(['vxlan', 'vlan']).default('vxlan').meta({ description: 'Encapsulation: vxlan or vlan.' }),
+    multicastRange: MulticastRange,
+    multicastFabricAddress: ipAddress('Multicast address the VMM domain uses on the fabric.').optional(),
+    vlanPool: VlanRange.optional().meta({ description: 'VLAN pool for vlan encapsulation.' }),
+    nestedInside: z
+      .object({
+        type: z.enum(['vmware', 'openstack']).meta({ description: 'Hypervisor the nodes are VMs of.' }),
+        name: apicName('Name of that hypervisor VMM domain.'),
+      })
+      .optional()
+      .meta({ description: 'Set when the Kubernetes nodes are VMs in another VMM domain.' }),
+  }),
+  [
+    {
+      rule: "self.encapType != 'vlan' || has(self.vlanPool)",
+      message: 'vlanPool is required when encapType is vlan',
+      fieldPath: '.vlanPool',
+      reason: 'FieldValueRequired',
+      check: (d) => d.encapType !== 'vlan' || d.vlanPool !== undefined,
+    },
+  ],
+);
+
+const Aci = z.object({
+  tenant: Tenant.default({ preexisting: false }),
+  vrf: Vrf,
+  l3out: L3Out,
+  aep: apicName('Attachable access entity profile of the nodes.'),
+  vmmDomain: VmmDomain,
+  legacyNaming: z
+    .boolean()
+    .default(false)
+    .meta({
+      description:
+        'Use the pre-5.0 object names (kube-default, kube-system, kube-nodes) instead of aci-containers-<systemId>-*.',
+    }),
+});
+
+// ---------------------------------------------------------------- images, placement, logging
+const ImageOverride = z.object({
+  repository: z.string().min(1).max(255).optional().meta({ description: 'Image repository without tag.' }),
+  tag: z.string().min(1).max(128).optional().meta({ description: 'Image tag.' }),
+});
+
+const Images = z.object({
+  registry: z
+    .string()
+    .min(1)
+    .max(255)
+    .default('ghcr.io/aci-cni')
+    .meta({ description: 'Registry and path prefix of every image.' }),
+  tag: z.string().min(1).max(128).default('0.1.0').meta({ description: 'Tag of every image unless overridden.' }),
+  pullPolicy: z
+    .enum(['Always', 'IfNotPresent', 'Never'])
+    .default('IfNotPresent')
+    .meta({ description: 'Image pull policy of every container.' }),
+  pullSecrets: z
+    .array(dnsLabel('Name of an image pull Secret in the fabric namespace.'))
+    .max(8)
+    .optional()
+    .meta({ description: 'Image pull Secrets, by reference.' }),
+  controller: ImageOverride.optional().meta({ description: 'Override for aci-containers-controller.' }),
+  hostAgent: ImageOverride.optional().meta({ description: 'Override for aci-containers-host.' }),
+  opflexAgent: ImageOverride.optional().meta({ description: 'Override for opflex-agent.' }),
+  mcastDaemon: ImageOverride.optional().meta({ description: 'Override for mcast-daemon.' }),
+  openvswitch: ImageOverride.optional().meta({ description: 'Override for aci-containers-openvswitch.' }),
+});
+
+const Placement = z.object({
+  nodeSelector: z.record(z.string(), z.string()).optional().meta({ description: 'Node labels the pods require.' }),
+  tolerations: z
+    .array(Toleration)
+    .max(16)
+    .optional()
+    .meta({ description: 'Extra tolerations (node agents tolerate every taint already).' }),
+  resources: Resources.optional(),
+  priorityClassName: z
+    .string()
+    .max(253)
+    .optional()
+    .meta({ description: 'Priority class; defaults to system-node-critical / system-cluster-critical.' }),
+});
+
+const Components = z.object({
+  controller: Placement.extend({
+    replicas: z
+      .number()
+      .int()
+      .min(1)
+      .max(5)
+      .default(1)
+      .meta({ description: 'Replicas; one leads (Lease), the others stand by.' }),
+  }).default({ replicas: 1 }),
+  hostAgent: Placement.default({}),
+  openvswitch: Placement.default({}),
+  maxUnavailable: z
+    .union([z.number().int().min(1), z.string().regex(/^[0-9]+%$/)])
+    .default(1)
+    .meta({
+      'x-kubernetes-int-or-string': true,
+      description: 'Rolling update budget of the node DaemonSets (count or percentage). Default 1.',
+    }),
+});
+
+const logLevel = (description: string) =>
+  z.enum(['debug', 'info', 'warn', 'error']).default('info').meta({ description });
+
+const Logging = z.object({
+  controller: logLevel('Log level of aci-containers-controller.'),
+  hostAgent: logLevel('Log level of the host agent.'),
+  opflexAgent: logLevel('Log level of the opflex agent.'),
+  openvswitch: logLevel('Log level of the Open vSwitch supervisor.'),
+});
+
+// ---------------------------------------------------------------- spec and status
+export const AciFabricSpec = z
+  .object({
+    systemId: z
+      .string()
+      .min(1)
+      .max(32)
+      .regex(/^[a-zA-Z0-9_-]+$/, 'must be letters, digits, _ and - (at most 32)')
+      .meta({
+        description: 'Unique name of this cluster on the fabric; prefixes every APIC object. Immutable.',
+        ...cel({ rule: 'self == oldSelf', message: 'systemId is immutable' }),
+      }),
+    namespace: dnsLabel('Namespace of the CNI components. Default aci-containers-system.').default(
+      'aci-containers-system',
+    ),
+    apic: Apic,
+    aci: Aci,
+    network: withRules(NetworkBase.meta({ description: 'Address plan of the cluster (net_config).' }), networkRules),
+    images: Images.default({ registry: 'ghcr.io/aci-cni', tag: '0.1.0', pullPolicy: 'IfNotPresent' }),
+    components: Components.default({
+      controller: { replicas: 1 },
+      hostAgent: {},
+      openvswitch: {},
+      maxUnavailable: 1,
+    }),
+    logging: Logging.default({ controller: 'info', hostAgent: 'info', opflexAgent: 'info', openvswitch: 'info' }),
+  });
+export type AciFabricSpec = z.infer<typeof AciFabricSpec>;
+export type AciFabricSpecInput = z.input<typeof AciFabricSpec>;
+
+const ComponentStatus = z.object({
+  desired: z.number().int().min(0).meta({ description: 'Pods wanted.' }),
+  updated: z.number().int().min(0).meta({ description: 'Pods running the current template.' }),
+  ready: z.number().int().min(0).meta({ description: 'Pods ready.' }),
+  available: z.number().int().min(0).meta({ description: 'Pods available.' }),
+  summary: z.string().max(32).meta({ description: 'ready/desired, for kubectl get.' }),
+});
+
+export const AciFabricStatus = z.object({
+  observedGeneration: observedGeneration(),
+  conditions: conditions(),
+  components: z
+    .object({
+      controller: ComponentStatus.optional(),
+      hostAgent: ComponentStatus.optional(),
+      openvswitch: ComponentStatus.optional(),
+    })
+    .optional()
+    .meta({ description: 'Rollout of each component (written by the operator).' }),
+  apic: z
+    .object({
+      connected: z.boolean().meta({ description: 'The controller has a live APIC session.' }),
+      host: z.string().optional().meta({ description: 'APIC host in use.' }),
+      lastFullSync: z.string().optional().meta({ description: 'End of the last full resync.', format: 'date-time' }),
+      objectsOwned: z.number().int().min(0).optional().meta({ description: 'APIC objects tagged as this cluster.' }),
+      lastError: z.string().max(4096).optional().meta({ description: 'Last APIC error, if any.' }),
+      cleanedUp: z
+        .boolean()
+        .optional()
+        .meta({ description: 'Set by the controller once it removed its APIC objects after deletion began.' }),
+    })
+    .optional()
+    .meta({ description: 'APIC session and sync state (written by the controller).' }),
+  ipam: z
+    .object({
+      podAddresses: z.string().max(64).meta({ description: 'Total pod addresses in the pod subnets.' }),
+      podAddressesAssigned: z.string().max(64).meta({ description: 'Pod addresses assigned to nodes in chunks.' }),
+      nodes: z.number().int().min(0).meta({ description: 'Nodes with a PodIPPool.' }),
+      loadBalancerIPsInUse: z.number().int().min(0).meta({ description: 'LoadBalancer IPs assigned.' }),
+    })
+    .optional()
+    .meta({ description: 'IPAM totals (written by the controller).' }),
+});
+export type AciFabricStatus = z.infer<typeof AciFabricStatus>;
+
+export const AciFabric = kindObject(AciFabricKind, AciFabricSpec, AciFabricStatus);
+export type AciFabric = z.infer<typeof AciFabric>;
