@@ -25,6 +25,9 @@ export interface AciFabric {
      * Namespace of the CNI components. Default aci-containers-system.
      */
     namespace?: string;
+    /**
+     * APIC controllers and how to reach them.
+     */
     apic: {
       /**
        * APIC controllers; the controller fails over between them in order.
@@ -35,6 +38,9 @@ export interface AciFabric {
        * Items: APIC host name or address, optionally with :port.
        */
       hosts: string[];
+      /**
+       * How the controller authenticates to the APIC.
+       */
       credentials: {
         /**
          * Secret with key `username` and either `password` (method Password) or `privateKey` (method Certificate, PEM).
@@ -76,7 +82,13 @@ export interface AciFabric {
        */
       insecureSkipTLSVerify?: boolean;
     };
+    /**
+     * ACI objects the cluster uses or creates (aci_config).
+     */
     aci: {
+      /**
+       * Tenant of the cluster objects.
+       */
       tenant?: {
         /**
          * Tenant of the cluster; defaults to the systemId.
@@ -87,6 +99,9 @@ export interface AciFabric {
          */
         preexisting?: boolean;
       };
+      /**
+       * VRF (fvCtx) of the pod, node and service networks.
+       */
       vrf: {
         /**
          * VRF of the pod and node networks.
@@ -97,6 +112,9 @@ export interface AciFabric {
          */
         tenant: string;
       };
+      /**
+       * L3Out for external (LoadBalancer) traffic.
+       */
       l3out: {
         /**
          * L3Out that carries external traffic of LoadBalancer Services.
@@ -116,6 +134,9 @@ export interface AciFabric {
        * Attachable access entity profile of the nodes.
        */
       aep: string;
+      /**
+       * The Kubernetes VMM domain of this cluster.
+       */
       vmmDomain: {
         /**
          * VMM domain name; defaults to the systemId.
@@ -232,6 +253,9 @@ export interface AciFabric {
        */
       mtu?: number;
     };
+    /**
+     * Container images of the components.
+     */
     images?: {
       /**
        * Registry and path prefix of every image.
@@ -319,7 +343,13 @@ export interface AciFabric {
         tag?: string;
       };
     };
+    /**
+     * Placement and resources per component.
+     */
     components?: {
+      /**
+       * The aci-containers-controller Deployment.
+       */
       controller?: {
         /**
          * Node labels the pods require.
@@ -386,6 +416,9 @@ export interface AciFabric {
          */
         replicas?: number;
       };
+      /**
+       * The aci-containers-host DaemonSet.
+       */
       hostAgent?: {
         /**
          * Node labels the pods require.
@@ -448,6 +481,9 @@ export interface AciFabric {
          */
         priorityClassName?: string;
       };
+      /**
+       * The aci-containers-openvswitch DaemonSet.
+       */
       openvswitch?: {
         /**
          * Node labels the pods require.
@@ -515,6 +551,9 @@ export interface AciFabric {
        */
       maxUnavailable?: number | string;
     };
+    /**
+     * Log levels per component.
+     */
     logging?: {
       /**
        * Log level of aci-containers-controller.
@@ -579,6 +618,9 @@ export interface AciFabric {
      * Rollout of each component (written by the operator).
      */
     components?: {
+      /**
+       * The controller Deployment.
+       */
       controller?: {
         /**
          * Pods wanted.
@@ -601,6 +643,9 @@ export interface AciFabric {
          */
         summary: string;
       };
+      /**
+       * The host DaemonSet.
+       */
       hostAgent?: {
         /**
          * Pods wanted.
@@ -623,6 +668,9 @@ export interface AciFabric {
          */
         summary: string;
       };
+      /**
+       * The Open vSwitch DaemonSet.
+       */
       openvswitch?: {
         /**
          * Pods wanted.

@@ -60,6 +60,9 @@ export interface ServiceGraph {
        * Node name.
        */
       name: string;
+      /**
+       * The node's service endpoint (PBR next hop).
+       */
       serviceEndpoint: {
         /**
          * IPv4 of the node's service endpoint.

@@ -227,7 +227,7 @@ const Apic = z.object({
     .min(1)
     .max(8)
     .meta({ description: 'APIC controllers; the controller fails over between them in order.' }),
-  credentials: Credentials,
+  credentials: Credentials.meta({ description: 'How the controller authenticates to the APIC.' }),
   caBundleSecretRef: SecretReference.optional().meta({
     description: 'Secret with key `ca.crt`: CA bundle to verify the APIC certificate. Defaults to the system CAs.',
   }),
@@ -313,11 +313,11 @@ const VmmDomain = withRules(
 );
 
 const Aci = z.object({
-  tenant: Tenant.default({ preexisting: false }),
-  vrf: Vrf,
-  l3out: L3Out,
+  tenant: Tenant.default({ preexisting: false }).meta({ description: 'Tenant of the cluster objects.' }),
+  vrf: Vrf.meta({ description: 'VRF (fvCtx) of the pod, node and service networks.' }),
+  l3out: L3Out.meta({ description: 'L3Out for external (LoadBalancer) traffic.' }),
   aep: apicName('Attachable access entity profile of the nodes.'),
-  vmmDomain: VmmDomain,
+  vmmDomain: VmmDomain.meta({ description: 'The Kubernetes VMM domain of this cluster.' }),
   legacyNaming: z
     .boolean()
     .default(false)
@@ -381,9 +381,11 @@ const Components = z.object({
       .max(5)
       .default(1)
       .meta({ description: 'Replicas; one leads (Lease), the others stand by.' }),
-  }).default({ replicas: 1 }),
-  hostAgent: Placement.default({}),
-  openvswitch: Placement.default({}),
+  })
+    .default({ replicas: 1 })
+    .meta({ description: 'The aci-containers-controller Deployment.' }),
+  hostAgent: Placement.default({}).meta({ description: 'The aci-containers-host DaemonSet.' }),
+  openvswitch: Placement.default({}).meta({ description: 'The aci-containers-openvswitch DaemonSet.' }),
   maxUnavailable: z
     .union([z.number().int().min(1), z.string().regex(/^[0-9]+%$/)])
     .default(1)
@@ -418,17 +420,17 @@ export const AciFabricSpec = z
     namespace: dnsLabel('Namespace of the CNI components. Default aci-containers-system.').default(
       'aci-containers-system',
     ),
-    apic: Apic,
-    aci: Aci,
+    apic: Apic.meta({ description: 'APIC controllers and how to reach them.' }),
+    aci: Aci.meta({ description: 'ACI objects the cluster uses or creates (aci_config).' }),
     network: withRules(NetworkBase.meta({ description: 'Address plan of the cluster (net_config).' }), networkRules),
-    images: Images.default({ registry: 'ghcr.io/aci-cni', tag: '0.1.0', pullPolicy: 'IfNotPresent' }),
-    components: Components.default({
+    images: Images.meta({ description: 'Container images of the components.' }).default({ registry: 'ghcr.io/aci-cni', tag: '0.1.0', pullPolicy: 'IfNotPresent' }),
+    components: Components.meta({ description: 'Placement and resources per component.' }).default({
       controller: { replicas: 1 },
       hostAgent: {},
       openvswitch: {},
       maxUnavailable: 1,
     }),
-    logging: Logging.default({ controller: 'info', hostAgent: 'info', opflexAgent: 'info', openvswitch: 'info' }),
+    logging: Logging.meta({ description: 'Log levels per component.' }).default({ controller: 'info', hostAgent: 'info', opflexAgent: 'info', openvswitch: 'info' }),
   });
 export type AciFabricSpec = z.infer<typeof AciFabricSpec>;
 export type AciFabricSpecInput = z.input<typeof AciFabricSpec>;
@@ -446,9 +448,9 @@ export const AciFabricStatus = z.object({
   conditions: conditions(),
   components: z
     .object({
-      controller: ComponentStatus.optional(),
-      hostAgent: ComponentStatus.optional(),
-      openvswitch: ComponentStatus.optional(),
+      controller: ComponentStatus.optional().meta({ description: 'The controller Deployment.' }),
+      hostAgent: ComponentStatus.optional().meta({ description: 'The host DaemonSet.' }),
+      openvswitch: ComponentStatus.optional().meta({ description: 'The Open vSwitch DaemonSet.' }),
     })
     .optional()
     .meta({ description: 'Rollout of each component (written by the operator).' }),

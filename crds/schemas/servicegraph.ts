@@ -35,7 +35,7 @@ export const ServiceGraphSpec = z.object({
           ipv4: ipAddress("IPv4 of the node's service endpoint.").optional(),
           ipv6: ipAddress("IPv6 of the node's service endpoint.").optional(),
           mac: macAddress("MAC of the node's service endpoint."),
-        }),
+        }).meta({ description: "The node's service endpoint (PBR next hop)." }),
       }),
     )
     .max(256)

@@ -128,7 +128,9 @@ export class KubeClient {
   ): Promise<T> {
     this.onRequest(method);
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers: Record<string, string> = payload ? { 'Content-Type': contentType } : {};
+    const headers: Record<string, string> = payload
+      ? { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(payload)) }
+      : {};
     const options = await this.options(method, path, headers);
     return new Promise<T>((resolve, reject) => {
       const req = https.request(options, (res) => {
@@ -185,9 +187,14 @@ export class KubeClient {
     return { items, resourceVersion };
   }
 
-  async create<T extends KubeObject>(object: T): Promise<T> {
+  /** With dryRun the API server validates and admits the object without persisting it. */
+  async create<T extends KubeObject>(object: T, options: { dryRun?: boolean; fieldManager?: string } = {}): Promise<T> {
     const info = resourceFor(object.apiVersion, object.kind);
-    return this.request<T>('POST', collectionPath(info, object.metadata.namespace), object);
+    const params = new URLSearchParams();
+    if (options.dryRun) params.set('dryRun', 'All');
+    if (options.fieldManager) params.set('fieldManager', options.fieldManager);
+    const query = params.size > 0 ? `?${params.toString()}` : '';
+    return this.request<T>('POST', `${collectionPath(info, object.metadata.namespace)}${query}`, object);
   }
 
   /** PUT with the object's resourceVersion: optimistic concurrency, 409 on conflict. */

@@ -1,0 +1,52 @@
+/**
+ * `npm test`: starts one real control plane for the whole run (building or
+ * reusing the cached binaries), runs every ava test file against it, prints
+ * the component logs if anything failed, and always tears the cluster down.
+ * Extra arguments go to ava (e.g. `npm test -- crds/`).
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { Cluster } from './cluster/cluster.ts';
+import { repoRoot } from './support/paths.ts';
+
+const clusterDir = process.env.ACI_TEST_CLUSTER_DIR ?? path.join(repoRoot, '.cluster-test');
+
+function runAva(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(repoRoot, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...args], {
+      cwd: repoRoot,
+      env,
+      stdio: 'inherit',
+    });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+let cluster: Cluster | undefined;
+let code = 1;
+const stop = async () => {
+  await cluster?.stop();
+};
+process.on('SIGINT', () => void stop().then(() => process.exit(130)));
+process.on('SIGTERM', () => void stop().then(() => process.exit(143)));
+try {
+  console.log('Starting the test control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)...');
+  cluster = await Cluster.start({ dir: clusterDir, nodes: 3, log: (line) => console.log(line) });
+  code = await runAva(process.argv.slice(2), {
+    ...process.env,
+    ACI_CLUSTER_DIR: clusterDir,
+    KUBECONFIG: cluster.kubeconfig,
+  });
+  if (code !== 0) {
+    console.log('\nSome tests failed; last lines of the control-plane logs:');
+    console.log(await cluster.logTails(30));
+    console.log(`Full logs: ${cluster.logDir}`);
+  }
+} catch (error) {
+  console.error('The test run could not start:', error);
+  if (cluster) console.log(await cluster.logTails(30));
+  code = 1;
+} finally {
+  await stop();
+}
+process.exit(code);

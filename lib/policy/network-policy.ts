@@ -1,0 +1,292 @@
+/**
+ * Kubernetes NetworkPolicy -> SecurityGroupFiles (pure).
+ *
+ * Input: the policies, all pods and namespaces the agent knows. Output: the
+ * security groups and, per pod, the names of the groups that apply to it
+ * (the `securityGroups` of its endpoint file). One group per policy; a
+ * policy whose ingress rules use named ports is split per distinct
+ * resolution, because a named ingress port means the *selected* pod's
+ * container port, which can differ between pods.
+ *
+ * Semantics followed (k8s.io/api networking/v1 docs):
+ * - podSelector {} selects every pod of the policy's namespace.
+ * - policyTypes defaults to [Ingress] plus Egress if egress rules exist.
+ * - A pod is isolated in a direction if any policy with that type selects
+ *   it; allowed traffic is the union of all such policies' rules.
+ * - A missing or empty `from`/`to` means every peer; a missing or empty
+ *   `ports` means every port and protocol.
+ * - A peer with namespaceSelector and podSelector means pods matching the
+ *   podSelector in namespaces matching the namespaceSelector; podSelector
+ *   alone means the policy's namespace; namespaceSelector alone means every
+ *   pod of those namespaces. ipBlock is a CIDR minus `except`.
+ * - port protocol defaults to TCP; endPort makes a range.
+ * - Named ports: ingress resolves against the selected pod's container
+ *   ports, egress against each destination pod's: pods selected by the
+ *   peer, or pods whose IP lies in an ipBlock peer. Destinations without
+ *   the name (and non-pod addresses) do not match.
+ */
+import type {
+  V1LabelSelector,
+  V1Namespace,
+  V1NetworkPolicy,
+  V1NetworkPolicyIngressRule,
+  V1NetworkPolicyPeer,
+  V1NetworkPolicyPort,
+  V1Pod,
+} from '@kubernetes/client-node';
+import { createHash } from 'node:crypto';
+import type { SecurityGroupFile, SecurityGroupRule } from '../../agents/opflex/files.ts';
+import { cidrContains, isIPv4Cidr } from '../../agents/opflex/iprange.ts';
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+
+export interface CompileInput {
+  policies: V1NetworkPolicy[];
+  pods: V1Pod[];
+  namespaces: V1Namespace[];
+}
+
+export interface CompiledPolicies {
+  groups: SecurityGroupFile[];
+  /** `namespace/name` -> names of the groups applying to that pod (sorted). */
+  podGroups: Map<string, string[]>;
+}
+
+export const podKey = (pod: V1Pod): string => `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+
+/** Label selector semantics: matchLabels AND every matchExpression; `{}` matches everything. */
+export function matchesSelector(selector: V1LabelSelector, labels: Record<string, string> | undefined): boolean {
+  const l = labels ?? {};
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (l[k] !== v) return false;
+  for (const e of selector.matchExpressions ?? []) {
+    const has = Object.prototype.hasOwnProperty.call(l, e.key);
+    const values = e.values ?? [];
+    switch (e.operator) {
+      case 'In':
+        if (!has || !values.includes(l[e.key] ?? '')) return false;
+        break;
+      case 'NotIn':
+        if (has && values.includes(l[e.key] ?? '')) return false;
+        break;
+      case 'Exists':
+        if (!has) return false;
+        break;
+      case 'DoesNotExist':
+        if (has) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+/** Effective policyTypes, with the API server's defaulting. */
+export function policyTypes(p: V1NetworkPolicy): ('Ingress' | 'Egress')[] {
+  const declared = p.spec?.policyTypes;
+  if (declared && declared.length > 0) return declared.filter((t): t is 'Ingress' | 'Egress' => t === 'Ingress' || t === 'Egress');
+  return (p.spec?.egress ?? []).length > 0 ? ['Ingress', 'Egress'] : ['Ingress'];
+}
+
+/** Namespace labels, including the automatic `kubernetes.io/metadata.name`. */
+function namespaceLabels(ns: V1Namespace): Record<string, string> {
+  return { 'kubernetes.io/metadata.name': ns.metadata?.name ?? '', ...(ns.metadata?.labels ?? {}) };
+}
+
+export function podIPs(pod: V1Pod): string[] {
+  const ips = (pod.status?.podIPs ?? []).map((p) => p.ip).filter((ip): ip is string => !!ip);
+  if (ips.length === 0 && pod.status?.podIP) ips.push(pod.status.podIP);
+  return ips;
+}
+
+const hostCidr = (ip: string): string => (ip.includes(':') ? `${ip}/128` : `${ip}/32`);
+
+/** A container port by name and protocol, or undefined. */
+export function namedPort(pod: V1Pod, name: string, protocol: Protocol): number | undefined {
+  for (const c of pod.spec?.containers ?? []) {
+    for (const p of c.ports ?? []) if (p.name === name && (p.protocol ?? 'TCP') === protocol) return p.containerPort;
+  }
+  return undefined;
+}
+
+interface Context {
+  pods: V1Pod[];
+  nsLabels: Map<string, Record<string, string>>;
+}
+
+/** Pods a peer selects (undefined for ipBlock peers). */
+function peerPods(ctx: Context, policyNs: string, peer: V1NetworkPolicyPeer): V1Pod[] | undefined {
+  if (peer.ipBlock) return undefined;
+  return ctx.pods.filter((pod) => {
+    const ns = pod.metadata?.namespace ?? '';
+    if (peer.namespaceSelector) {
+      if (!matchesSelector(peer.namespaceSelector, ctx.nsLabels.get(ns))) return false;
+    } else if (ns !== policyNs) return false;
+    return peer.podSelector ? matchesSelector(peer.podSelector, pod.metadata?.labels) : true;
+  });
+}
+
+/** Pods whose address lies in an ipBlock peer (named egress ports can only resolve on pods). */
+function podsInBlock(ctx: Context, peer: V1NetworkPolicyPeer): V1Pod[] {
+  const block = peer.ipBlock;
+  if (!block || !isIPv4Cidr(block.cidr)) return [];
+  const inBlock = (ip: string): boolean =>
+    isIPv4Cidr(ip) && cidrContains(block.cidr, ip) && !(block.except ?? []).some((e) => isIPv4Cidr(e) && cidrContains(e, ip));
+  return ctx.pods.filter((pod) => podIPs(pod).some(inBlock));
+}
+
+type Remote = NonNullable<SecurityGroupRule['remotes']>[number];
+
+function peerRemotes(ctx: Context, policyNs: string, peers: V1NetworkPolicyPeer[]): Remote[] {
+  const out: Remote[] = [];
+  for (const peer of peers) {
+    if (peer.ipBlock) out.push({ cidr: peer.ipBlock.cidr, except: peer.ipBlock.except ?? [] });
+    else for (const pod of peerPods(ctx, policyNs, peer) ?? []) for (const ip of podIPs(pod)) out.push({ cidr: hostCidr(ip), except: [] });
+  }
+  return dedupeRemotes(out);
+}
+
+function dedupeRemotes(rs: Remote[]): Remote[] {
+  const seen = new Map<string, Remote>();
+  for (const r of rs) seen.set(`${r.cidr}|${[...r.except].sort().join(',')}`, r);
+  return [...seen.values()].sort((a, b) => a.cidr.localeCompare(b.cidr));
+}
+
+const protocolOf = (p: V1NetworkPolicyPort): Protocol => (p.protocol ?? 'TCP') as Protocol;
+
+/**
+ * Numeric ports grouped by protocol. `null` for a protocol means "all ports
+ * of that protocol". Named ports are resolved by `resolveNamed` (or skipped).
+ */
+function numericPorts(ports: V1NetworkPolicyPort[], resolveNamed: (name: string, proto: Protocol) => number | undefined): Map<Protocol, { from: number; to: number }[] | null> {
+  const out = new Map<Protocol, { from: number; to: number }[] | null>();
+  for (const p of ports) {
+    const proto = protocolOf(p);
+    if (out.get(proto) === null) continue;
+    if (p.port === undefined || p.port === null) {
+      out.set(proto, null);
+      continue;
+    }
+    let port: number | undefined;
+    if (typeof p.port === 'number') port = p.port;
+    else if (/^\d+$/.test(p.port)) port = Number(p.port);
+    else port = resolveNamed(p.port, proto);
+    if (port === undefined) continue;
+    const list = out.get(proto) ?? [];
+    list.push({ from: port, to: typeof p.port === 'number' && p.endPort ? Math.max(p.endPort, port) : port });
+    out.set(proto, list);
+  }
+  return out;
+}
+
+function portRules(direction: 'ingress' | 'egress', ports: Map<Protocol, { from: number; to: number }[] | null>, remotes: Remote[] | undefined): SecurityGroupRule[] {
+  const rules: SecurityGroupRule[] = [];
+  for (const [protocol, list] of [...ports.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    const rule: SecurityGroupRule = { direction, protocol, ports: list ?? [] };
+    if (remotes !== undefined) rule.remotes = remotes;
+    rules.push(rule);
+  }
+  return rules;
+}
+
+/**
+ * client-node names the field `_from` (its generator avoids the keyword);
+ * raw JSON/YAML objects carry `from`. Accept both.
+ */
+function ingressPeers(r: V1NetworkPolicyIngressRule): V1NetworkPolicyPeer[] {
+  return r._from ?? (r as { from?: V1NetworkPolicyPeer[] }).from ?? [];
+}
+
+function ingressRules(ctx: Context, policy: V1NetworkPolicy, target: V1Pod): SecurityGroupRule[] {
+  const ns = policy.metadata?.namespace ?? '';
+  const rules: SecurityGroupRule[] = [];
+  for (const r of policy.spec?.ingress ?? []) {
+    const from = ingressPeers(r);
+    const remotes = from.length === 0 ? undefined : peerRemotes(ctx, ns, from);
+    if (remotes !== undefined && remotes.length === 0) continue;
+    const ports = r.ports ?? [];
+    if (ports.length === 0) {
+      rules.push(remotes === undefined ? { direction: 'ingress', ports: [] } : { direction: 'ingress', ports: [], remotes });
+      continue;
+    }
+    rules.push(...portRules('ingress', numericPorts(ports, (name, proto) => namedPort(target, name, proto)), remotes));
+  }
+  return rules;
+}
+
+function egressRules(ctx: Context, policy: V1NetworkPolicy): SecurityGroupRule[] {
+  const ns = policy.metadata?.namespace ?? '';
+  const rules: SecurityGroupRule[] = [];
+  for (const r of policy.spec?.egress ?? []) {
+    const to = r.to ?? [];
+    const remotes = to.length === 0 ? undefined : peerRemotes(ctx, ns, to);
+    if (remotes !== undefined && remotes.length === 0) continue;
+    const ports = r.ports ?? [];
+    if (ports.length === 0) {
+      rules.push(remotes === undefined ? { direction: 'egress', ports: [] } : { direction: 'egress', ports: [], remotes });
+      continue;
+    }
+    // Numeric ports apply to every peer of the rule.
+    rules.push(...portRules('egress', numericPorts(ports, () => undefined), remotes));
+    // Named ports: each peer pod with that name, at its own number.
+    const candidates = to.length === 0 ? ctx.pods : to.flatMap((peer) => peerPods(ctx, ns, peer) ?? podsInBlock(ctx, peer));
+    for (const p of ports) {
+      if (typeof p.port !== 'string' || /^\d+$/.test(p.port)) continue;
+      const proto = protocolOf(p);
+      const byNumber = new Map<number, Remote[]>();
+      for (const pod of candidates) {
+        const num = namedPort(pod, p.port, proto);
+        if (num === undefined) continue;
+        const list = byNumber.get(num) ?? [];
+        for (const ip of podIPs(pod)) list.push({ cidr: hostCidr(ip), except: [] });
+        byNumber.set(num, list);
+      }
+      for (const [num, rs] of [...byNumber.entries()].sort(([a], [b]) => a - b)) {
+        rules.push({ direction: 'egress', protocol: proto, ports: [{ from: num, to: num }], remotes: dedupeRemotes(rs) });
+      }
+    }
+  }
+  return rules;
+}
+
+const shortHash = (v: unknown): string => createHash('sha1').update(JSON.stringify(v)).digest('hex').slice(0, 10);
+
+/** Group names are file names too: `np.<namespace>.<policy>[.<variant>]`. */
+export function groupName(policy: V1NetworkPolicy, variant?: string): string {
+  const base = `np.${policy.metadata?.namespace ?? ''}.${policy.metadata?.name ?? ''}`;
+  return variant ? `${base}.${variant}` : base;
+}
+
+export function compileNetworkPolicies(input: CompileInput): CompiledPolicies {
+  const ctx: Context = {
+    pods: input.pods.filter((p) => !p.spec?.hostNetwork && podIPs(p).length > 0),
+    nsLabels: new Map(input.namespaces.map((ns) => [ns.metadata?.name ?? '', namespaceLabels(ns)])),
+  };
+  const groups = new Map<string, SecurityGroupFile>();
+  const podGroups = new Map<string, Set<string>>();
+  const sorted = [...input.policies].sort((a, b) => groupName(a).localeCompare(groupName(b)));
+  for (const policy of sorted) {
+    const ns = policy.metadata?.namespace ?? '';
+    const types = policyTypes(policy);
+    const selected = ctx.pods.filter(
+      (pod) => pod.metadata?.namespace === ns && matchesSelector(policy.spec?.podSelector ?? {}, pod.metadata?.labels),
+    );
+    if (selected.length === 0) continue;
+    const egress = types.includes('Egress') ? egressRules(ctx, policy) : [];
+    const isolates = types.map((t) => (t === 'Ingress' ? 'ingress' : 'egress') as 'ingress' | 'egress');
+    const usesNamedIngress = types.includes('Ingress') && (policy.spec?.ingress ?? []).some((r) => (r.ports ?? []).some((p) => typeof p.port === 'string' && !/^\d+$/.test(p.port)));
+    for (const pod of selected) {
+      const ingress = types.includes('Ingress') ? ingressRules(ctx, policy, pod) : [];
+      const rules = [...ingress, ...egress];
+      const name = usesNamedIngress ? groupName(policy, shortHash(ingress)) : groupName(policy);
+      if (!groups.has(name)) groups.set(name, { name, isolates, rules });
+      const set = podGroups.get(podKey(pod)) ?? new Set<string>();
+      set.add(name);
+      podGroups.set(podKey(pod), set);
+    }
+  }
+  return {
+    groups: [...groups.values()],
+    podGroups: new Map([...podGroups].map(([k, v]) => [k, [...v].sort()])),
+  };
+}
