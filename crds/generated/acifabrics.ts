@@ -50,10 +50,6 @@ export interface AciFabric {
            * Name of the Secret.
            */
           name: string;
-          /**
-           * Namespace of the Secret; defaults to the fabric's namespace.
-           */
-          namespace?: string;
         };
         /**
          * Certificate (signature-based, recommended) or Password.
@@ -72,10 +68,6 @@ export interface AciFabric {
          * Name of the Secret.
          */
         name: string;
-        /**
-         * Namespace of the Secret; defaults to the fabric's namespace.
-         */
-        namespace?: string;
       };
       /**
        * Skip APIC certificate verification. Never in production; logged at every start.

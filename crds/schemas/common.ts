@@ -189,13 +189,11 @@ export const SecretReference = z
       .max(253)
       .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a DNS-1123 subdomain')
       .meta({ description: 'Name of the Secret.' }),
-    namespace: z
-      .string()
-      .max(63)
-      .optional()
-      .meta({ description: "Namespace of the Secret; defaults to the fabric's namespace." }),
   })
-  .meta({ description: 'A reference to a Secret; its contents are never copied.' });
+  .meta({
+    description:
+      "A reference to a Secret in the fabric's namespace (it is mounted into the pods that need it, never copied).",
+  });
 
 /**
  * Wraps the spec/status schemas of a kind as the whole object, so the same

@@ -1,0 +1,126 @@
+/**
+ * Configuration files the operator renders into the `aci-containers-config`
+ * ConfigMap (keys controller-config, host-agent-config, opflex-agent-config,
+ * as in the original) and the components parse at start. One zod schema per
+ * file is the contract: render produces it, the component validates it.
+ */
+import { z } from 'zod';
+
+const logLevel = z.enum(['debug', 'info', 'warn', 'error']);
+const epgRef = z.object({ tenant: z.string(), applicationProfile: z.string(), name: z.string() });
+
+/** Where things are inside the containers (and on the node); shared by render and components. */
+export const paths = {
+  configDir: '/usr/local/etc/aci-containers',
+  apicCredentialsDir: '/usr/local/etc/aci-cert',
+  apicCaDir: '/usr/local/etc/aci-ca',
+  stateDir: '/usr/local/var/lib/aci-containers',
+  cniSocket: '/usr/local/var/run/aci-containers/cni.sock',
+  cniBinDir: '/mnt/cni-bin',
+  cniConfDir: '/mnt/cni-conf',
+  ovsRunDir: '/usr/local/var/run/openvswitch',
+} as const;
+
+export const ports = {
+  controllerHealth: 8091,
+  hostAgentHealth: 8090,
+  opflexAgentHealth: 8092,
+  openvswitchHealth: 8093,
+  operatorHealth: 8081,
+  operatorMetrics: 8080,
+} as const;
+
+export const ControllerConfig = z.object({
+  logLevel,
+  fabricName: z.string().meta({ description: 'AciFabric whose status the controller reports into.' }),
+  systemId: z.string(),
+  namespace: z.string(),
+  apic: z.object({
+    hosts: z.array(z.string()).min(1),
+    method: z.enum(['Password', 'Certificate']),
+    certificateName: z.string().optional(),
+    /** Mounted Secret: files `username` and `password` or `privateKey`. */
+    credentialsDir: z.string(),
+    /** Mounted CA bundle file, when the AciFabric names one. */
+    caBundleFile: z.string().optional(),
+    insecureSkipTLSVerify: z.boolean(),
+  }),
+  aci: z.object({
+    tenant: z.string(),
+    tenantPreexisting: z.boolean(),
+    vrf: z.object({ name: z.string(), tenant: z.string() }),
+    l3out: z.object({ name: z.string(), externalNetworks: z.array(z.string()) }),
+    aep: z.string(),
+    vmmDomain: z.object({
+      name: z.string(),
+      controller: z.string(),
+      encapType: z.enum(['vxlan', 'vlan']),
+      multicastRange: z.object({ start: z.string(), end: z.string() }),
+      multicastFabricAddress: z.string().optional(),
+      vlanPool: z.object({ start: z.number(), end: z.number() }).optional(),
+    }),
+    applicationProfile: z.string(),
+    defaultEndpointGroup: epgRef,
+    systemEndpointGroup: epgRef,
+    nodesEndpointGroup: epgRef,
+    systemNamespaces: z.array(z.string()),
+    podBridgeDomain: z.string(),
+    nodeBridgeDomain: z.string(),
+    serviceBridgeDomain: z.string(),
+    deviceCluster: z.string(),
+    serviceGraphTemplate: z.string(),
+    objectPrefix: z.string(),
+  }),
+  network: z.object({
+    nodeSubnet: z.string(),
+    podSubnets: z.array(z.string()),
+    podSubnetChunkSize: z.number().int(),
+    nodeServiceSubnet: z.string(),
+    externDynamic: z.array(z.string()),
+    externStatic: z.array(z.string()),
+    kubeapiVlan: z.number().int(),
+    serviceVlan: z.number().int(),
+    infraVlan: z.number().int(),
+    mtu: z.number().int(),
+  }),
+  loadBalancing: z.object({ maxNodesServiceGraph: z.number().int().min(1) }),
+  healthPort: z.number().int(),
+  leaderElection: z.object({ namespace: z.string(), leaseName: z.string() }),
+});
+export type ControllerConfig = z.infer<typeof ControllerConfig>;
+
+export const HostAgentConfig = z.object({
+  logLevel,
+  systemId: z.string(),
+  stateDir: z.string(),
+  cniSocket: z.string(),
+  cniBinDir: z.string(),
+  cniConfDir: z.string(),
+  mtu: z.number().int(),
+  accessBridge: z.string(),
+  integrationBridge: z.string(),
+  encapType: z.enum(['vxlan', 'vlan']),
+  serviceVlan: z.number().int(),
+  infraVlan: z.number().int(),
+  aci: z.object({
+    tenant: z.string(),
+    defaultEndpointGroup: epgRef,
+    systemEndpointGroup: epgRef,
+    systemNamespaces: z.array(z.string()),
+    podBridgeDomain: z.string(),
+  }),
+  healthPort: z.number().int(),
+});
+export type HostAgentConfig = z.infer<typeof HostAgentConfig>;
+
+export const OpflexAgentConfig = z.object({
+  logLevel,
+  stateDir: z.string(),
+  ovsRunDir: z.string(),
+  accessBridge: z.string(),
+  integrationBridge: z.string(),
+  encapType: z.enum(['vxlan', 'vlan']),
+  multicastRange: z.object({ start: z.string(), end: z.string() }),
+  healthPort: z.number().int(),
+});
+export type OpflexAgentConfig = z.infer<typeof OpflexAgentConfig>;
