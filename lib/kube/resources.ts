@@ -35,6 +35,8 @@ const builtin: ResourceInfo[] = [
   ['scheduling.k8s.io/v1', 'PriorityClass', 'priorityclasses', false],
   ['apiextensions.k8s.io/v1', 'CustomResourceDefinition', 'customresourcedefinitions', false],
   ['policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets', true],
+  ['admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicy', 'validatingadmissionpolicies', false],
+  ['admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicyBinding', 'validatingadmissionpolicybindings', false],
 ].map(([apiVersion, kind, plural, namespaced]) => ({
   apiVersion: apiVersion as string,
   kind: kind as string,

@@ -1,0 +1,154 @@
+/**
+ * The aci-containers-config ConfigMap: one file per component, each a
+ * document of the schema the component parses (lib/config/components.ts),
+ * derived from the AciFabric spec. Credentials are not here: the controller
+ * gets the Secret mounted.
+ */
+import {
+  ControllerConfig,
+  HostAgentConfig,
+  OpflexAgentConfig,
+  paths,
+  ports,
+} from '../../lib/config/components.ts';
+import { aciNames } from '../../lib/config/naming.ts';
+import type { KubeObject } from '../../lib/kube/types.ts';
+import { contentHash, ownedMeta, type RenderInput } from './common.ts';
+import { ConfigKeys, ConfigMapName, LeaderElectionLease } from './names.ts';
+
+export const accessBridge = 'br-access';
+export const integrationBridge = 'br-int';
+
+export interface RenderedConfig {
+  files: Record<(typeof ConfigKeys)[keyof typeof ConfigKeys], string>;
+  controllerHash: string;
+  hostHash: string;
+}
+
+function systemNamespaces(input: RenderInput): string[] {
+  return [...new Set(['kube-system', input.spec.namespace])];
+}
+
+export function controllerConfig(input: RenderInput): ControllerConfig {
+  const { spec } = input;
+  const names = aciNames(spec);
+  const epg = (name: string) => ({ tenant: names.tenant, applicationProfile: names.applicationProfile, name });
+  return ControllerConfig.parse({
+    logLevel: spec.logging.controller,
+    fabricName: input.fabric.name,
+    systemId: spec.systemId,
+    namespace: spec.namespace,
+    apic: {
+      hosts: spec.apic.hosts,
+      method: spec.apic.credentials.method,
+      ...(spec.apic.credentials.certificateName ? { certificateName: spec.apic.credentials.certificateName } : {}),
+      credentialsDir: paths.apicCredentialsDir,
+      ...(spec.apic.caBundleSecretRef ? { caBundleFile: `${paths.apicCaDir}/ca.crt` } : {}),
+      insecureSkipTLSVerify: spec.apic.insecureSkipTLSVerify,
+    },
+    aci: {
+      tenant: names.tenant,
+      tenantPreexisting: spec.aci.tenant.preexisting,
+      vrf: spec.aci.vrf,
+      l3out: spec.aci.l3out,
+      aep: spec.aci.aep,
+      vmmDomain: {
+        name: names.vmmDomain,
+        controller: names.vmmController,
+        encapType: spec.aci.vmmDomain.encapType,
+        multicastRange: spec.aci.vmmDomain.multicastRange,
+        ...(spec.aci.vmmDomain.multicastFabricAddress
+          ? { multicastFabricAddress: spec.aci.vmmDomain.multicastFabricAddress }
+          : {}),
+        ...(spec.aci.vmmDomain.vlanPool ? { vlanPool: spec.aci.vmmDomain.vlanPool } : {}),
+      },
+      applicationProfile: names.applicationProfile,
+      defaultEndpointGroup: epg(names.defaultEndpointGroup),
+      systemEndpointGroup: epg(names.systemEndpointGroup),
+      nodesEndpointGroup: epg(names.nodesEndpointGroup),
+      systemNamespaces: systemNamespaces(input),
+      podBridgeDomain: names.podBridgeDomain,
+      nodeBridgeDomain: names.nodeBridgeDomain,
+      serviceBridgeDomain: names.serviceBridgeDomain,
+      deviceCluster: names.deviceCluster,
+      serviceGraphTemplate: names.serviceGraphTemplate,
+      objectPrefix: names.objectPrefix,
+    },
+    network: {
+      nodeSubnet: spec.network.nodeSubnet,
+      podSubnets: spec.network.podSubnets,
+      podSubnetChunkSize: spec.network.podSubnetChunkSize,
+      nodeServiceSubnet: spec.network.nodeServiceSubnet,
+      externDynamic: spec.network.externDynamic ?? [],
+      externStatic: spec.network.externStatic ?? [],
+      kubeapiVlan: spec.network.kubeapiVlan,
+      serviceVlan: spec.network.serviceVlan,
+      infraVlan: spec.network.infraVlan,
+      mtu: spec.network.mtu,
+    },
+    loadBalancing: { maxNodesServiceGraph: 32 },
+    healthPort: ports.controllerHealth,
+    leaderElection: { namespace: spec.namespace, leaseName: LeaderElectionLease },
+  });
+}
+
+export function hostAgentConfig(input: RenderInput): HostAgentConfig {
+  const { spec } = input;
+  const names = aciNames(spec);
+  const epg = (name: string) => ({ tenant: names.tenant, applicationProfile: names.applicationProfile, name });
+  return HostAgentConfig.parse({
+    logLevel: spec.logging.hostAgent,
+    systemId: spec.systemId,
+    stateDir: paths.stateDir,
+    cniSocket: paths.cniSocket,
+    cniBinDir: paths.cniBinDir,
+    cniConfDir: paths.cniConfDir,
+    mtu: spec.network.mtu,
+    accessBridge,
+    integrationBridge,
+    encapType: spec.aci.vmmDomain.encapType,
+    serviceVlan: spec.network.serviceVlan,
+    infraVlan: spec.network.infraVlan,
+    aci: {
+      tenant: names.tenant,
+      defaultEndpointGroup: epg(names.defaultEndpointGroup),
+      systemEndpointGroup: epg(names.systemEndpointGroup),
+      systemNamespaces: systemNamespaces(input),
+      podBridgeDomain: names.podBridgeDomain,
+    },
+    healthPort: ports.hostAgentHealth,
+  });
+}
+
+export function opflexAgentConfig(input: RenderInput): OpflexAgentConfig {
+  const { spec } = input;
+  return OpflexAgentConfig.parse({
+    logLevel: spec.logging.opflexAgent,
+    stateDir: paths.stateDir,
+    ovsRunDir: paths.ovsRunDir,
+    accessBridge,
+    integrationBridge,
+    encapType: spec.aci.vmmDomain.encapType,
+    multicastRange: spec.aci.vmmDomain.multicastRange,
+    healthPort: ports.opflexAgentHealth,
+  });
+}
+
+const pretty = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+
+export function renderConfig(input: RenderInput): RenderedConfig {
+  const files = {
+    [ConfigKeys.controller]: pretty(controllerConfig(input)),
+    [ConfigKeys.hostAgent]: pretty(hostAgentConfig(input)),
+    [ConfigKeys.opflexAgent]: pretty(opflexAgentConfig(input)),
+  } as RenderedConfig['files'];
+  return {
+    files,
+    controllerHash: contentHash(files[ConfigKeys.controller]),
+    hostHash: contentHash(files[ConfigKeys.hostAgent], files[ConfigKeys.opflexAgent]),
+  };
+}
+
+export function configMap(input: RenderInput, config: RenderedConfig): KubeObject {
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: ownedMeta(input, ConfigMapName, 'config'), data: config.files };
+}

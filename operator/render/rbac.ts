@@ -1,0 +1,108 @@
+/**
+ * Least-privilege RBAC per component, as data. The controller reads the
+ * cluster and writes the CNI's own resources and Service status; a host
+ * agent reads and writes only PodIPPool status (the node's own, enforced by
+ * the ValidatingAdmissionPolicy in policy.ts); Open vSwitch gets no API
+ * access at all. The operator's own ClusterRole (deploy/) is the union of
+ * these plus what it needs to manage them, because Kubernetes only lets a
+ * subject grant permissions it holds.
+ */
+import type { KubeObject } from '../../lib/kube/types.ts';
+import { clusterMeta, ownedMeta, type RenderInput } from './common.ts';
+import { ControllerName, HostAgentName, LeaderElectionLease, OpenvswitchName } from './names.ts';
+
+export interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+const read = ['get', 'list', 'watch'];
+const write = ['create', 'update', 'patch', 'delete'];
+
+export const controllerClusterRules: PolicyRule[] = [
+  { apiGroups: [''], resources: ['nodes', 'namespaces', 'pods', 'services', 'endpoints'], verbs: read },
+  { apiGroups: [''], resources: ['services/status'], verbs: ['get', 'patch', 'update'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: read },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: read },
+  { apiGroups: ['apps'], resources: ['deployments', 'replicasets', 'daemonsets', 'statefulsets'], verbs: read },
+  { apiGroups: ['aci.cni.dev'], resources: ['podippools', 'servicegraphs'], verbs: [...read, ...write] },
+  { apiGroups: ['aci.cni.dev'], resources: ['endpointgroupmappings', 'acifabrics'], verbs: read },
+  {
+    apiGroups: ['aci.cni.dev'],
+    resources: ['podippools/status', 'servicegraphs/status', 'endpointgroupmappings/status', 'acifabrics/status'],
+    verbs: ['get', 'patch', 'update'],
+  },
+];
+
+/** Namespaced: the controller's leader-election Lease, by name. */
+export const controllerLeaseRules: PolicyRule[] = [
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+  {
+    apiGroups: ['coordination.k8s.io'],
+    resources: ['leases'],
+    resourceNames: [LeaderElectionLease],
+    verbs: ['get', 'watch', 'update', 'patch'],
+  },
+];
+
+export const hostAgentClusterRules: PolicyRule[] = [
+  { apiGroups: [''], resources: ['nodes', 'namespaces', 'pods', 'services'], verbs: read },
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: read },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: read },
+  { apiGroups: ['aci.cni.dev'], resources: ['podippools', 'endpointgroupmappings', 'servicegraphs'], verbs: read },
+  { apiGroups: ['aci.cni.dev'], resources: ['podippools/status'], verbs: ['get', 'patch', 'update'] },
+];
+
+export function serviceAccount(input: RenderInput, name: string, automount: boolean): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: ownedMeta(input, name),
+    automountServiceAccountToken: automount,
+  };
+}
+
+function clusterRole(input: RenderInput, name: string, rules: PolicyRule[]): KubeObject {
+  return { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: clusterMeta(input, name), rules };
+}
+
+function clusterRoleBinding(input: RenderInput, name: string): KubeObject {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: clusterMeta(input, name),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+    subjects: [{ kind: 'ServiceAccount', name, namespace: input.spec.namespace }],
+  };
+}
+
+export function renderRbac(input: RenderInput): KubeObject[] {
+  return [
+    serviceAccount(input, ControllerName, true),
+    clusterRole(input, ControllerName, controllerClusterRules),
+    clusterRoleBinding(input, ControllerName),
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: ownedMeta(input, ControllerName),
+      rules: controllerLeaseRules,
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: ownedMeta(input, ControllerName),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: ControllerName },
+      subjects: [{ kind: 'ServiceAccount', name: ControllerName, namespace: input.spec.namespace }],
+    },
+    serviceAccount(input, HostAgentName, true),
+    clusterRole(input, HostAgentName, hostAgentClusterRules),
+    clusterRoleBinding(input, HostAgentName),
+    // Open vSwitch talks to nobody but the kernel: no token at all.
+    serviceAccount(input, OpenvswitchName, false),
+  ];
+}

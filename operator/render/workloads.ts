@@ -1,0 +1,301 @@
+/**
+ * The three workloads. Container lists, capabilities and host paths follow
+ * the original acc-provision manifest (see docs/operator.md for the
+ * differences); every pod template carries a hash of the configuration it
+ * consumes, so only a real change rolls the pods.
+ */
+import { paths, ports } from '../../lib/config/components.ts';
+import type { KubeObject } from '../../lib/kube/types.ts';
+import { image, ownedMeta, pullSecrets, selectorLabels, type RenderInput } from './common.ts';
+import type { RenderedConfig } from './config.ts';
+import {
+  Annotations,
+  ConfigKeys,
+  ConfigMapName,
+  Containers,
+  ControllerName,
+  HostAgentName,
+  OpenvswitchName,
+} from './names.ts';
+
+type Json = Record<string, unknown>;
+
+const entrypoint = '/usr/local/bin/aci-containers';
+
+const nodeNameEnv = { name: 'KUBERNETES_NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } };
+const podEnv = [
+  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+];
+
+function hostPath(name: string, path: string, type = 'DirectoryOrCreate'): Json {
+  return { name, hostPath: { path, type } };
+}
+
+function httpProbe(port: number, path: string, initialDelaySeconds: number): Json {
+  return { httpGet: { host: '127.0.0.1', port, path }, initialDelaySeconds, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 };
+}
+
+function configVolume(name: string, key: string, file: string): Json {
+  return { name, configMap: { name: ConfigMapName, items: [{ key, path: file }] } };
+}
+
+function placement(input: RenderInput, component: 'controller' | 'hostAgent' | 'openvswitch'): Json {
+  const { nodeSelector } = input.spec.components[component];
+  return nodeSelector ? { nodeSelector } : {};
+}
+
+function resources(input: RenderInput, component: 'controller' | 'hostAgent' | 'openvswitch'): Json {
+  return input.spec.components[component].resources ?? {};
+}
+
+const tolerateEverything = [{ operator: 'Exists' }];
+
+export function controllerDeployment(input: RenderInput, config: RenderedConfig): KubeObject {
+  const { spec } = input;
+  const component = spec.components.controller;
+  const labels = selectorLabels(ControllerName);
+  const secretVolume: Json = {
+    name: 'apic-credentials',
+    secret: { secretName: spec.apic.credentials.secretRef.name, defaultMode: 0o400 },
+  };
+  const volumes: Json[] = [configVolume('controller-config', ConfigKeys.controller, 'controller.conf'), secretVolume];
+  const mounts: Json[] = [
+    { name: 'controller-config', mountPath: paths.configDir, readOnly: true },
+    { name: 'apic-credentials', mountPath: paths.apicCredentialsDir, readOnly: true },
+  ];
+  if (spec.apic.caBundleSecretRef) {
+    volumes.push({ name: 'apic-ca', secret: { secretName: spec.apic.caBundleSecretRef.name, items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
+    mounts.push({ name: 'apic-ca', mountPath: paths.apicCaDir, readOnly: true });
+  }
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: ownedMeta(input, ControllerName, 'controller'),
+    spec: {
+      replicas: component.replicas,
+      selector: { matchLabels: labels },
+      // One leader at a time holds the Lease; surge so the standby is up before the old pod goes.
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      template: {
+        metadata: {
+          labels: { ...labels, ...ownedMeta(input, ControllerName, 'controller').labels },
+          annotations: { [Annotations.configHash]: config.controllerHash },
+        },
+        spec: {
+          serviceAccountName: ControllerName,
+          hostNetwork: true,
+          dnsPolicy: 'ClusterFirstWithHostNet',
+          priorityClassName: component.priorityClassName ?? 'system-cluster-critical',
+          ...placement(input, 'controller'),
+          tolerations: [
+            { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 60 },
+            { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 60 },
+            { key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' },
+            ...(component.tolerations ?? []),
+          ],
+          ...(pullSecrets(spec) ? { imagePullSecrets: pullSecrets(spec) } : {}),
+          containers: [
+            {
+              name: Containers.controller,
+              image: image(spec, 'controller'),
+              imagePullPolicy: spec.images.pullPolicy,
+              command: [entrypoint, 'controller', `--config=${paths.configDir}/controller.conf`],
+              env: podEnv,
+              ports: [{ name: 'health', containerPort: ports.controllerHealth, protocol: 'TCP' }],
+              livenessProbe: httpProbe(ports.controllerHealth, '/healthz', 10),
+              readinessProbe: httpProbe(ports.controllerHealth, '/readyz', 5),
+              resources: resources(input, 'controller'),
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+                runAsUser: 65532,
+                capabilities: { drop: ['ALL'] },
+              },
+              volumeMounts: mounts,
+            },
+          ],
+          volumes,
+        },
+      },
+    },
+  };
+}
+
+function daemonSetStrategy(input: RenderInput): Json {
+  return { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: input.spec.components.maxUnavailable } };
+}
+
+export function hostDaemonSet(input: RenderInput, config: RenderedConfig): KubeObject {
+  const { spec } = input;
+  const component = spec.components.hostAgent;
+  const labels = selectorLabels(HostAgentName);
+  const shared = [
+    { name: 'hostvar', mountPath: '/usr/local/var' },
+    { name: 'hostrun', mountPath: '/run' },
+    { name: 'hostrun', mountPath: '/usr/local/run' },
+  ];
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: ownedMeta(input, HostAgentName, 'host-agent'),
+    spec: {
+      selector: { matchLabels: labels },
+      updateStrategy: daemonSetStrategy(input),
+      template: {
+        metadata: {
+          labels: { ...labels, ...ownedMeta(input, HostAgentName, 'host-agent').labels },
+          annotations: { [Annotations.configHash]: config.hostHash },
+        },
+        spec: {
+          serviceAccountName: HostAgentName,
+          hostNetwork: true,
+          hostPID: true,
+          hostIPC: true,
+          dnsPolicy: 'ClusterFirstWithHostNet',
+          priorityClassName: component.priorityClassName ?? 'system-node-critical',
+          ...placement(input, 'hostAgent'),
+          tolerations: [...tolerateEverything, ...(component.tolerations ?? [])],
+          ...(pullSecrets(spec) ? { imagePullSecrets: pullSecrets(spec) } : {}),
+          initContainers: [
+            {
+              name: Containers.cniInstall,
+              image: image(spec, 'hostAgent'),
+              imagePullPolicy: spec.images.pullPolicy,
+              command: [entrypoint, 'cni-install', `--config=${paths.configDir}/host-agent.conf`],
+              securityContext: { capabilities: { add: ['SYS_ADMIN'] } },
+              volumeMounts: [
+                { name: 'cni-bin', mountPath: paths.cniBinDir },
+                { name: 'cni-conf', mountPath: paths.cniConfDir },
+                { name: 'host-agent-config', mountPath: paths.configDir, readOnly: true },
+              ],
+            },
+          ],
+          containers: [
+            {
+              name: Containers.hostAgent,
+              image: image(spec, 'hostAgent'),
+              imagePullPolicy: spec.images.pullPolicy,
+              command: [entrypoint, 'host-agent', `--config=${paths.configDir}/host-agent.conf`],
+              env: [nodeNameEnv, ...podEnv],
+              securityContext: { capabilities: { add: ['SYS_ADMIN', 'NET_ADMIN', 'SYS_PTRACE', 'NET_RAW'] } },
+              livenessProbe: httpProbe(ports.hostAgentHealth, '/healthz', 15),
+              readinessProbe: httpProbe(ports.hostAgentHealth, '/readyz', 5),
+              resources: resources(input, 'hostAgent'),
+              volumeMounts: [
+                { name: 'cni-bin', mountPath: paths.cniBinDir },
+                { name: 'cni-conf', mountPath: paths.cniConfDir },
+                ...shared,
+                { name: 'host-agent-config', mountPath: paths.configDir, readOnly: true },
+                { name: 'opflex-hostconfig', mountPath: '/usr/local/etc/opflex-agent-ovs/base-conf.d' },
+                { name: 'netns', mountPath: '/run/netns', mountPropagation: 'HostToContainer' },
+              ],
+            },
+            {
+              name: Containers.opflexAgent,
+              image: image(spec, 'opflexAgent'),
+              imagePullPolicy: spec.images.pullPolicy,
+              command: [entrypoint, 'opflex-agent', `--config=${paths.configDir}/opflex-agent.conf`],
+              env: [nodeNameEnv],
+              securityContext: { capabilities: { add: ['NET_ADMIN'] } },
+              livenessProbe: httpProbe(ports.opflexAgentHealth, '/healthz', 15),
+              resources: resources(input, 'hostAgent'),
+              volumeMounts: [
+                ...shared,
+                { name: 'opflex-config', mountPath: paths.configDir, readOnly: true },
+                { name: 'opflex-hostconfig', mountPath: '/usr/local/etc/opflex-agent-ovs/base-conf.d' },
+              ],
+            },
+            {
+              name: Containers.mcastDaemon,
+              image: image(spec, 'mcastDaemon'),
+              imagePullPolicy: spec.images.pullPolicy,
+              command: [entrypoint, 'mcast-daemon', `--config=${paths.configDir}/opflex-agent.conf`],
+              env: [nodeNameEnv],
+              securityContext: { capabilities: { add: ['NET_ADMIN'] } },
+              resources: resources(input, 'hostAgent'),
+              volumeMounts: [...shared, { name: 'opflex-config', mountPath: paths.configDir, readOnly: true }],
+            },
+          ],
+          volumes: [
+            hostPath('cni-bin', '/opt/cni/bin'),
+            hostPath('cni-conf', '/etc/cni/net.d'),
+            hostPath('hostvar', '/var'),
+            hostPath('hostrun', '/run'),
+            hostPath('netns', '/run/netns'),
+            configVolume('host-agent-config', ConfigKeys.hostAgent, 'host-agent.conf'),
+            configVolume('opflex-config', ConfigKeys.opflexAgent, 'opflex-agent.conf'),
+            // Generated agent configuration shared between the host agent and the opflex agent.
+            { name: 'opflex-hostconfig', emptyDir: { medium: 'Memory' } },
+          ],
+        },
+      },
+    },
+  };
+}
+
+export function openvswitchDaemonSet(input: RenderInput, config: RenderedConfig): KubeObject {
+  const { spec } = input;
+  const component = spec.components.openvswitch;
+  const labels = selectorLabels(OpenvswitchName);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: ownedMeta(input, OpenvswitchName, 'openvswitch'),
+    spec: {
+      selector: { matchLabels: labels },
+      updateStrategy: daemonSetStrategy(input),
+      template: {
+        metadata: {
+          labels: { ...labels, ...ownedMeta(input, OpenvswitchName, 'openvswitch').labels },
+          annotations: { [Annotations.configHash]: config.hostHash },
+        },
+        spec: {
+          serviceAccountName: OpenvswitchName,
+          automountServiceAccountToken: false,
+          hostNetwork: true,
+          hostPID: true,
+          priorityClassName: component.priorityClassName ?? 'system-node-critical',
+          ...placement(input, 'openvswitch'),
+          tolerations: [...tolerateEverything, ...(component.tolerations ?? [])],
+          ...(pullSecrets(spec) ? { imagePullSecrets: pullSecrets(spec) } : {}),
+          containers: [
+            {
+              name: Containers.openvswitch,
+              image: image(spec, 'openvswitch'),
+              imagePullPolicy: spec.images.pullPolicy,
+              command: [entrypoint, 'openvswitch', `--log-level=${spec.logging.openvswitch}`],
+              env: [nodeNameEnv],
+              securityContext: { capabilities: { add: ['NET_ADMIN', 'SYS_MODULE', 'SYS_NICE', 'IPC_LOCK'] } },
+              livenessProbe: {
+                exec: { command: [entrypoint, 'openvswitch', 'health'] },
+                initialDelaySeconds: 15,
+                periodSeconds: 15,
+                timeoutSeconds: 10,
+              },
+              resources: {
+                limits: { memory: '1Gi' },
+                requests: { cpu: '100m', memory: '128Mi' },
+                ...resources(input, 'openvswitch'),
+              },
+              volumeMounts: [
+                { name: 'hostvar', mountPath: '/usr/local/var' },
+                { name: 'hostrun', mountPath: '/run' },
+                { name: 'hostrun', mountPath: '/usr/local/run' },
+                { name: 'openvswitch-run', mountPath: '/var/run/openvswitch' },
+                { name: 'hostmodules', mountPath: '/lib/modules', readOnly: true },
+              ],
+            },
+          ],
+          volumes: [
+            hostPath('hostvar', '/var'),
+            hostPath('hostrun', '/run'),
+            hostPath('openvswitch-run', '/var/run/openvswitch'),
+            hostPath('hostmodules', '/lib/modules', 'Directory'),
+          ],
+        },
+      },
+    },
+  };
+}
