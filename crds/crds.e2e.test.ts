@@ -87,7 +87,8 @@ test('an update that removes a pod subnet or changes systemId is rejected (trans
   };
   const name = 'transition-rules';
   const created = await client.apply<typeof base>(
-    { ...base, metadata: { name } },
+    // Paused: an operator running in the same cluster must leave this fabric alone.
+    { ...base, metadata: { name, annotations: { 'aci.cni.dev/paused': 'true' } } },
     { fieldManager: 'aci-e2e' },
   );
   try {

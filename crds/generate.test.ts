@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import { parse } from 'yaml';
+import { allGeneratedFiles } from '../scripts/generate.ts';
 import { generatedFiles } from './generate.ts';
 import { customResources } from './index.ts';
 import { openApiSchema, type JsonSchema } from './render.ts';
 
 test('every generated file is up to date (run `npm run generate` after changing crds/schemas)', async (t) => {
-  for (const file of await generatedFiles()) {
+  for (const file of await allGeneratedFiles()) {
     const onDisk = await readFile(file.path, 'utf8').catch(() => '<missing>');
     t.is(onDisk, file.content, `${file.path} is stale`);
   }

@@ -1,9 +1,8 @@
 /**
- * `npm run generate`: writes crds/<plural>.aci.cni.dev.yaml and the
- * TypeScript declarations in crds/generated/ from the zod schemas. A test
- * (generate.test.ts) fails when any of these files is stale.
+ * The CRD part of `npm run generate` (scripts/generate.ts): the
+ * crds/<plural>.aci.cni.dev.yaml files and the TypeScript declarations in
+ * crds/generated/, from the zod schemas.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compile } from 'json-schema-to-typescript';
@@ -41,12 +40,4 @@ export async function generatedFiles(): Promise<GeneratedFile[]> {
     files.push({ path: path.join(crdsDir, 'generated', `${resource.plural}.ts`), content: types });
   }
   return files;
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await mkdir(path.join(crdsDir, 'generated'), { recursive: true });
-  for (const file of await generatedFiles()) {
-    await writeFile(file.path, file.content);
-    console.log(`Wrote ${path.relative(process.cwd(), file.path)}`);
-  }
 }

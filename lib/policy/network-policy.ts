@@ -197,14 +197,28 @@ function ingressPeers(r: V1NetworkPolicyIngressRule): V1NetworkPolicyPeer[] {
   return r._from ?? (r as { from?: V1NetworkPolicyPeer[] }).from ?? [];
 }
 
-function ingressRules(ctx: Context, policy: V1NetworkPolicy, target: V1Pod): SecurityGroupRule[] {
+interface IngressRulePlan {
+  /** undefined: any source */
+  remotes: Remote[] | undefined;
+  ports: V1NetworkPolicyPort[];
+}
+
+/** Peers resolve once per policy; only named ports depend on the selected pod. */
+function planIngress(ctx: Context, policy: V1NetworkPolicy): IngressRulePlan[] {
   const ns = policy.metadata?.namespace ?? '';
-  const rules: SecurityGroupRule[] = [];
+  const plans: IngressRulePlan[] = [];
   for (const r of policy.spec?.ingress ?? []) {
     const from = ingressPeers(r);
     const remotes = from.length === 0 ? undefined : peerRemotes(ctx, ns, from);
     if (remotes !== undefined && remotes.length === 0) continue;
-    const ports = r.ports ?? [];
+    plans.push({ remotes, ports: r.ports ?? [] });
+  }
+  return plans;
+}
+
+function ingressRules(plans: IngressRulePlan[], target: V1Pod): SecurityGroupRule[] {
+  const rules: SecurityGroupRule[] = [];
+  for (const { remotes, ports } of plans) {
     if (ports.length === 0) {
       rules.push(remotes === undefined ? { direction: 'ingress', ports: [] } : { direction: 'ingress', ports: [], remotes });
       continue;
@@ -229,9 +243,10 @@ function egressRules(ctx: Context, policy: V1NetworkPolicy): SecurityGroupRule[]
     // Numeric ports apply to every peer of the rule.
     rules.push(...portRules('egress', numericPorts(ports, () => undefined), remotes));
     // Named ports: each peer pod with that name, at its own number.
-    const candidates = to.length === 0 ? ctx.pods : to.flatMap((peer) => peerPods(ctx, ns, peer) ?? podsInBlock(ctx, peer));
-    for (const p of ports) {
-      if (typeof p.port !== 'string' || /^\d+$/.test(p.port)) continue;
+    const named = ports.filter((p) => typeof p.port === 'string' && !/^\d+$/.test(p.port));
+    const candidates = named.length === 0 ? [] : to.length === 0 ? ctx.pods : to.flatMap((peer) => peerPods(ctx, ns, peer) ?? podsInBlock(ctx, peer));
+    for (const p of named) {
+      if (typeof p.port !== 'string') continue;
       const proto = protocolOf(p);
       const byNumber = new Map<number, Remote[]>();
       for (const pod of candidates) {
@@ -275,8 +290,11 @@ export function compileNetworkPolicies(input: CompileInput): CompiledPolicies {
     const egress = types.includes('Egress') ? egressRules(ctx, policy) : [];
     const isolates = types.map((t) => (t === 'Ingress' ? 'ingress' : 'egress') as 'ingress' | 'egress');
     const usesNamedIngress = types.includes('Ingress') && (policy.spec?.ingress ?? []).some((r) => (r.ports ?? []).some((p) => typeof p.port === 'string' && !/^\d+$/.test(p.port)));
+    const ingressPlan = types.includes('Ingress') ? planIngress(ctx, policy) : [];
+    let shared: SecurityGroupRule[] | undefined;
     for (const pod of selected) {
-      const ingress = types.includes('Ingress') ? ingressRules(ctx, policy, pod) : [];
+      // Without named ingress ports every selected pod gets the same rules: compute them once.
+      const ingress = usesNamedIngress ? ingressRules(ingressPlan, pod) : (shared ??= ingressRules(ingressPlan, pod));
       const rules = [...ingress, ...egress];
       const name = usesNamedIngress ? groupName(policy, shortHash(ingress)) : groupName(policy);
       if (!groups.has(name)) groups.set(name, { name, isolates, rules });
