@@ -18,7 +18,7 @@ import { repoRoot } from '../e2e/support/paths.ts';
 import type { Condition } from '../lib/kube/conditions.ts';
 import { startOperator, type OperatorHandle } from './manager.ts';
 import { OperatorName, OperatorNamespace } from './render/install.ts';
-import { Annotations, ConfigMapName, ControllerName, Finalizer, HostAgentName, OpenvswitchName } from './render/names.ts';
+import { Annotations, ConfigMapName, ControllerName, Finalizer, HostAgentAccount, HostAgentName, OpenvswitchName } from './render/names.ts';
 
 interface Fabric extends KubeObject {
   spec: Record<string, any>;
@@ -177,9 +177,9 @@ const driftCases: { name: string; ref: ReturnType<typeof ns>; damage: (client: K
   },
   {
     name: 'ClusterRole rules edited',
-    ref: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: HostAgentName } as ReturnType<typeof ns>,
+    ref: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: HostAgentAccount } as ReturnType<typeof ns>,
     damage: (c) =>
-      c.mergePatch({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: HostAgentName }, { rules: [] }),
+      c.mergePatch({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: HostAgentAccount }, { rules: [] }),
     repaired: (o) => (o?.rules?.length ?? 0) > 0,
   },
   {
@@ -314,7 +314,7 @@ test.serial('deleting the AciFabric removes everything it created, keeping the n
   const admin = await testClient();
   await admin.delete(fabricRef);
   await eventually(async () => (await readFabric()) === undefined, 'the finalizer to finish', 60_000);
-  await eventually(async () => (await admin.read({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: HostAgentName })) === undefined, 'cluster roles gone');
+  await eventually(async () => (await admin.read({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: HostAgentAccount })) === undefined, 'cluster roles gone');
   await eventually(
     async () =>
       (await admin.read(ns('Deployment', ControllerName))) === undefined &&

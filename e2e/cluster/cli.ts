@@ -1,10 +1,6 @@
 /** `npm run cluster:up [-- --nodes N]` / `npm run cluster:down`. */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { defaultClusterDir } from '../support/paths.ts';
 import { Cluster, stopByState } from './cluster.ts';
-
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const defaultClusterDir = process.env.ACI_CLUSTER_DIR ?? path.join(repoRoot, '.cluster');
 
 const [command, ...rest] = process.argv.slice(2);
 const nodesFlag = rest.indexOf('--nodes');

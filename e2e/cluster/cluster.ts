@@ -227,11 +227,15 @@ export class Cluster {
     await writeFile(path.join(this.state.dir, 'state.json'), JSON.stringify(this.state, null, 2));
   }
 
-  private async launch(name: ComponentName, binary: string, args: string[]): Promise<void> {
+  /**
+   * Starts a detached process recorded with the cluster (log in logs/<name>.log),
+   * so `cluster:down` stops it too; the demo runs the operator this way.
+   */
+  async launch(name: ComponentName, binary: string, args: string[], env?: NodeJS.ProcessEnv): Promise<void> {
     const logFile = path.join(this.logDir, `${name}.log`);
     const fd = openSync(logFile, 'a');
     // Detached: the components outlive the process that started them (cluster:up, the test runner).
-    const child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd] });
+    const child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd], ...(env ? { env } : {}) });
     closeSync(fd);
     child.unref();
     if (child.pid === undefined) throw new Error(`Failed to start ${name}`);

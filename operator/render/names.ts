@@ -5,6 +5,8 @@ export const Finalizer = 'aci.cni.dev/cleanup';
 export const ConfigMapName = 'aci-containers-config';
 export const ControllerName = 'aci-containers-controller';
 export const HostAgentName = 'aci-containers-host';
+/** The host agent's ServiceAccount / ClusterRole, named as in the original manifest. */
+export const HostAgentAccount = 'aci-containers-host-agent';
 export const OpenvswitchName = 'aci-containers-openvswitch';
 export const LeaderElectionLease = 'aci-containers-controller';
 

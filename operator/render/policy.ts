@@ -8,13 +8,13 @@
  */
 import type { KubeObject } from '../../lib/kube/types.ts';
 import { clusterMeta, type RenderInput } from './common.ts';
-import { HostAgentName } from './names.ts';
+import { HostAgentAccount } from './names.ts';
 
 export const OwnPodIPPoolPolicy = 'aci-containers-host-own-podippool';
 export const NodeNameExtra = 'authentication.kubernetes.io/node-name';
 
 export function renderAdmissionPolicy(input: RenderInput): KubeObject[] {
-  const hostAgent = `system:serviceaccount:${input.spec.namespace}:${HostAgentName}`;
+  const hostAgent = `system:serviceaccount:${input.spec.namespace}:${HostAgentAccount}`;
   return [
     {
       apiVersion: 'admissionregistration.k8s.io/v1',

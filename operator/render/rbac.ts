@@ -9,7 +9,7 @@
  */
 import type { KubeObject } from '../../lib/kube/types.ts';
 import { clusterMeta, ownedMeta, type RenderInput } from './common.ts';
-import { ControllerName, HostAgentName, LeaderElectionLease, OpenvswitchName } from './names.ts';
+import { ControllerName, HostAgentAccount, LeaderElectionLease, OpenvswitchName } from './names.ts';
 
 export interface PolicyRule {
   apiGroups: string[];
@@ -99,9 +99,9 @@ export function renderRbac(input: RenderInput): KubeObject[] {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: ControllerName },
       subjects: [{ kind: 'ServiceAccount', name: ControllerName, namespace: input.spec.namespace }],
     },
-    serviceAccount(input, HostAgentName, true),
-    clusterRole(input, HostAgentName, hostAgentClusterRules),
-    clusterRoleBinding(input, HostAgentName),
+    serviceAccount(input, HostAgentAccount, true),
+    clusterRole(input, HostAgentAccount, hostAgentClusterRules),
+    clusterRoleBinding(input, HostAgentAccount),
     // Open vSwitch talks to nobody but the kernel: no token at all.
     serviceAccount(input, OpenvswitchName, false),
   ];

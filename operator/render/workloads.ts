@@ -14,6 +14,7 @@ import {
   ConfigMapName,
   Containers,
   ControllerName,
+  HostAgentAccount,
   HostAgentName,
   OpenvswitchName,
 } from './names.ts';
@@ -149,7 +150,7 @@ export function hostDaemonSet(input: RenderInput, config: RenderedConfig): KubeO
           annotations: { [Annotations.configHash]: config.hostHash },
         },
         spec: {
-          serviceAccountName: HostAgentName,
+          serviceAccountName: HostAgentAccount,
           hostNetwork: true,
           hostPID: true,
           hostIPC: true,
@@ -213,7 +214,6 @@ export function hostDaemonSet(input: RenderInput, config: RenderedConfig): KubeO
               imagePullPolicy: spec.images.pullPolicy,
               command: [entrypoint, 'mcast-daemon', `--config=${paths.configDir}/opflex-agent.conf`],
               env: [nodeNameEnv],
-              securityContext: { capabilities: { add: ['NET_ADMIN'] } },
               resources: resources(input, 'hostAgent'),
               volumeMounts: [...shared, { name: 'opflex-config', mountPath: paths.configDir, readOnly: true }],
             },

@@ -1,0 +1,59 @@
+/**
+ * The installer: the I/O shell around diff.ts. It keeps what it last
+ * installed; with no cache (start, after ovs-vswitchd restarted, after a
+ * failed bundle) it reads the switch (cookies of its owner, its group ids)
+ * instead. The cache changes only after a bundle succeeded, so a failure
+ * never leaves it claiming flows the switch does not have. Contract: apply
+ * is idempotent (a second apply of the same state sends nothing) and
+ * all-or-nothing (one bundle); callers serialize calls (the sync loop).
+ */
+import type { Logger } from 'pino';
+import { type OfTarget, bundle, dumpCookies, dumpGroupIds } from '../openvswitch/ofctl.ts';
+import { type BundlePlan, type DesiredState, type InstalledState, OwnerMask, ownerCookie, planBundle } from './diff.ts';
+import type { CookieOwner } from './pipeline.ts';
+
+export interface InstallResult extends Omit<BundlePlan, 'lines'> {
+  resynced: boolean;
+  ms: number;
+}
+
+export class Installer {
+  private cache?: InstalledState;
+
+  constructor(
+    private readonly target: OfTarget,
+    private readonly owner: CookieOwner,
+    private readonly ownsGroup: (id: number) => boolean,
+    private readonly log: Logger,
+  ) {}
+
+  /** Forget the cache: the next apply reads the switch. */
+  invalidate(): void {
+    this.cache = undefined;
+  }
+
+  async apply(desired: DesiredState): Promise<InstallResult> {
+    const started = performance.now();
+    const resynced = this.cache === undefined;
+    const installed = this.cache ?? (await this.readInstalled());
+    const plan = planBundle(desired, installed);
+    try {
+      await bundle(this.target, plan.lines);
+    } catch (err) {
+      this.cache = undefined;
+      throw err;
+    }
+    this.cache = { cookies: new Set(desired.flows.keys()), groups: new Map(desired.groups) };
+    const { lines: _lines, ...counts } = plan;
+    const result = { ...counts, resynced, ms: Math.round(performance.now() - started) };
+    if (plan.lines.length > 0) this.log.info({ bridge: this.target.bridge, owner: this.owner, ...result }, 'Installed flow bundle');
+    return result;
+  }
+
+  private async readInstalled(): Promise<InstalledState> {
+    const cookies = new Set(await dumpCookies(this.target, ownerCookie(this.owner), OwnerMask));
+    const groups = new Map<number, string | undefined>();
+    for (const id of await dumpGroupIds(this.target)) if (this.ownsGroup(id)) groups.set(id, undefined);
+    return { cookies, groups };
+  }
+}

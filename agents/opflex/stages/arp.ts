@@ -1,0 +1,95 @@
+/**
+ * ARP: the agent answers for the gateway and for local pods (proxy ARP for
+ * known endpoints, as opflex does), so local traffic never floods. Requests
+ * for anything else, and every broadcast arriving from the fabric, go to the
+ * Flood table the mcast daemon fills; unicast ARP follows the MAC (local) or
+ * the target subnet (remote).
+ */
+import { PktSource, Source, TargetOFPort, loadField, matchField } from '../fields.ts';
+import type { FabricLink, LocalEndpoint, Model } from '../model.ts';
+import { type Flow, goto } from '../pipeline.ts';
+
+/** Turns the request into a reply from `mac`/`ip` and sends it back where it came from. */
+function arpReplyActions(mac: string, ip: string): string {
+  return [
+    'move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[]',
+    `set_field:${mac}->eth_src`,
+    'load:0x2->NXM_OF_ARP_OP[]',
+    'move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[]',
+    `set_field:${mac}->arp_sha`,
+    'move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[]',
+    `set_field:${ip}->arp_spa`,
+    'IN_PORT',
+  ].join(',');
+}
+
+export function gatewayARPResponderFlow(m: Model): Flow {
+  const { ip, mac } = m.config.gateway;
+  return {
+    table: 'ARPResponder',
+    priority: 200,
+    match: `arp,${matchField(PktSource, Source.Pod)},arp_op=1,arp_tpa=${ip}`,
+    actions: arpReplyActions(mac, ip),
+    feature: 'Arp',
+  };
+}
+
+/** Only for requests from this node: fabric broadcasts must reach the pod itself. */
+export function endpointARPResponderFlows(ep: LocalEndpoint, ip: string): Flow[] {
+  return [Source.Pod, Source.Gateway].map((src) => ({
+    table: 'ARPResponder',
+    priority: 190,
+    match: `arp,${matchField(PktSource, src)},arp_op=1,arp_tpa=${ip}`,
+    actions: arpReplyActions(ep.mac, ip),
+    feature: 'Arp',
+  }));
+}
+
+export function arpBroadcastFlow(): Flow {
+  return { table: 'ARPForwarding', priority: 210, match: 'arp,dl_dst=ff:ff:ff:ff:ff:ff', actions: goto('Flood'), feature: 'Arp' };
+}
+
+export function arpToEndpointFlow(ep: LocalEndpoint): Flow {
+  return {
+    table: 'ARPForwarding',
+    priority: 200,
+    match: `arp,dl_dst=${ep.mac}`,
+    actions: `${loadField(TargetOFPort, ep.ofport)},${goto('Output')}`,
+    feature: 'Arp',
+  };
+}
+
+export function arpToGatewayFlow(m: Model, ofport: number): Flow {
+  return {
+    table: 'ARPForwarding',
+    priority: 200,
+    match: `arp,dl_dst=${m.config.gateway.mac}`,
+    actions: `${loadField(TargetOFPort, ofport)},${goto('Output')}`,
+    feature: 'Arp',
+  };
+}
+
+export function arpToFabricFlow(link: FabricLink, subnet: string): Flow {
+  return {
+    table: 'ARPForwarding',
+    priority: 190,
+    match: `arp,arp_tpa=${subnet}`,
+    actions: `${loadField(TargetOFPort, link.ofport)},${goto('Output')}`,
+    feature: 'Fabric',
+  };
+}
+
+export function arpFlows(m: Model): Flow[] {
+  const flows: Flow[] = [
+    { table: 'ARPResponder', priority: 0, match: '', actions: goto('ARPForwarding'), feature: 'Arp' },
+    gatewayARPResponderFlow(m),
+    arpBroadcastFlow(),
+  ];
+  for (const ep of m.endpoints) {
+    for (const ip of ep.ipv4) flows.push(...endpointARPResponderFlows(ep, ip));
+    flows.push(arpToEndpointFlow(ep));
+  }
+  if (m.gatewayOfport !== undefined) flows.push(arpToGatewayFlow(m, m.gatewayOfport));
+  for (const link of m.links) for (const s of link.subnets) flows.push(arpToFabricFlow(link, s));
+  return flows;
+}

@@ -1,0 +1,93 @@
+/**
+ * Classifier and SpoofGuard: where a packet came from, and whether a pod is
+ * allowed to send it (its own MAC and IPs only).
+ */
+import { BridgeDomain, PktSource, Source, loadField, matchField } from '../fields.ts';
+import type { FabricLink, LocalEndpoint, Model } from '../model.ts';
+import { type Flow, goto } from '../pipeline.ts';
+
+export function podClassifierFlow(ep: LocalEndpoint): Flow {
+  return {
+    table: 'Classifier',
+    priority: 200,
+    match: `in_port=${ep.ofport}`,
+    actions: `${loadField(PktSource, Source.Pod)},${loadField(BridgeDomain, ep.vlan)},${goto('SpoofGuard')}`,
+    feature: 'PodForwarding',
+  };
+}
+
+export function gatewayClassifierFlow(ofport: number): Flow {
+  return {
+    table: 'Classifier',
+    priority: 200,
+    match: `in_port=${ofport}`,
+    actions: `${loadField(PktSource, Source.Gateway)},${goto('SpoofGuard')}`,
+    feature: 'PodForwarding',
+  };
+}
+
+/** Fabric frames carry their bridge domain as a VLAN tag; it moves into a register and the tag goes. */
+export function fabricTaggedClassifierFlow(link: FabricLink): Flow {
+  return {
+    table: 'Classifier',
+    priority: 210,
+    match: `in_port=${link.ofport},vlan_tci=0x1000/0x1000`,
+    actions: `move:NXM_OF_VLAN_TCI[0..11]->${'NXM_NX_REG2[0..11]'},pop_vlan,${loadField(PktSource, Source.Fabric)},${goto('SpoofGuard')}`,
+    feature: 'Fabric',
+  };
+}
+
+export function fabricUntaggedClassifierFlow(link: FabricLink): Flow {
+  return {
+    table: 'Classifier',
+    priority: 200,
+    match: `in_port=${link.ofport}`,
+    actions: `${loadField(PktSource, Source.Fabric)},${goto('SpoofGuard')}`,
+    feature: 'Fabric',
+  };
+}
+
+export function spoofGuardIPFlow(ep: LocalEndpoint, ip: string): Flow {
+  return {
+    table: 'SpoofGuard',
+    priority: 200,
+    match: `ip,in_port=${ep.ofport},dl_src=${ep.mac},nw_src=${ip}`,
+    actions: goto('UnSNAT'),
+    feature: 'SpoofGuard',
+  };
+}
+
+export function spoofGuardARPFlow(ep: LocalEndpoint, ip: string): Flow {
+  return {
+    table: 'SpoofGuard',
+    priority: 200,
+    match: `arp,in_port=${ep.ofport},dl_src=${ep.mac},arp_spa=${ip},arp_sha=${ep.mac}`,
+    actions: goto('ARPResponder'),
+    feature: 'SpoofGuard',
+  };
+}
+
+/** Anything else a pod sends (other IPs, other MACs, IPv6) is dropped. */
+export function spoofGuardPodDropFlow(): Flow {
+  return { table: 'SpoofGuard', priority: 100, match: matchField(PktSource, Source.Pod), actions: 'drop', feature: 'SpoofGuard' };
+}
+
+/** Gateway and fabric traffic is not spoof-checked (the fabric's leaf does that). */
+export function spoofGuardPassFlows(): Flow[] {
+  return [
+    { table: 'SpoofGuard', priority: 50, match: 'ip', actions: goto('UnSNAT'), feature: 'SpoofGuard' },
+    { table: 'SpoofGuard', priority: 50, match: 'arp', actions: goto('ARPResponder'), feature: 'SpoofGuard' },
+  ];
+}
+
+export function classifierFlows(m: Model): Flow[] {
+  const flows: Flow[] = [];
+  for (const ep of m.endpoints) {
+    flows.push(podClassifierFlow(ep));
+    for (const ip of ep.ipv4) flows.push(spoofGuardIPFlow(ep, ip), spoofGuardARPFlow(ep, ip));
+  }
+  if (m.gatewayOfport !== undefined) flows.push(gatewayClassifierFlow(m.gatewayOfport));
+  for (const link of m.links) flows.push(fabricTaggedClassifierFlow(link), fabricUntaggedClassifierFlow(link));
+  flows.push(spoofGuardPodDropFlow(), ...spoofGuardPassFlows());
+  return flows;
+}

@@ -1,0 +1,186 @@
+/**
+ * The reconcile loop shared by the opflex agent and the mcast daemon.
+ *
+ * Level-based: every trigger (a file changed, a port got its ofport,
+ * ovs-vswitchd restarted, a retry) only asks for a sync; a sync renders the
+ * whole current state and lets the installer apply the diff. Syncs are
+ * serialized and coalesced, so a burst of writes costs one render; a failed
+ * sync retries with backoff. A canary flow detects an ovs-vswitchd restart
+ * (flows and groups gone): then the cache is dropped and everything is
+ * re-rendered.
+ */
+import { EventEmitter } from 'node:events';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { type OfTarget, dumpCookies, waitRevalidated } from '../openvswitch/ofctl.ts';
+import { OvsdbClient, type TableUpdates } from '../openvswitch/ovsdb.ts';
+import { interfaceFromRow } from '../openvswitch/vswitch.ts';
+import { desiredState, flowCookie } from './diff.ts';
+import { type InstallResult, Installer } from './install.ts';
+import type { CookieOwner, Flow, Group } from './pipeline.ts';
+
+export interface SyncLoopOptions {
+  target: OfTarget;
+  owner: CookieOwner;
+  ownsGroup: (id: number) => boolean;
+  /** Must include `canary`. */
+  render: () => { flows: Flow[]; groups: Group[] };
+  canary: Flow;
+  log: Logger;
+  probeIntervalMs?: number;
+}
+
+export class SyncLoop extends EventEmitter {
+  private readonly installer: Installer;
+  private stopped = false;
+  private syncing?: Promise<void>;
+  private syncAgain = false;
+  private retryTimer?: NodeJS.Timeout;
+  private retryDelay = 100;
+  private probeTimer?: NodeJS.Timeout;
+  lastResult?: InstallResult;
+
+  constructor(private readonly opts: SyncLoopOptions) {
+    super();
+    this.installer = new Installer(opts.target, opts.owner, opts.ownsGroup, opts.log);
+  }
+
+  start(): void {
+    this.probeTimer = setInterval(() => void this.probe(), this.opts.probeIntervalMs ?? 1000);
+    this.requestSync('start');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.probeTimer);
+    clearTimeout(this.retryTimer);
+    await this.syncing;
+  }
+
+  requestSync(reason: string): void {
+    if (this.stopped) return;
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = this.runSyncs(reason).finally(() => {
+      this.syncing = undefined;
+    });
+  }
+
+  /**
+   * Resolves once a sync requested now has finished and ovs-vswitchd has
+   * revalidated its cached datapath flows (a flow cached under the old
+   * tables, e.g. a drop, can otherwise outlive the bundle for up to ~0.5 s).
+   * Not on the sync path itself: that wait would dominate update latency.
+   */
+  async settled(): Promise<void> {
+    this.requestSync('settle');
+    while (this.syncing) await this.syncing;
+    await waitRevalidated(this.opts.target).catch(() => undefined);
+  }
+
+  private async runSyncs(reason: string): Promise<void> {
+    do {
+      this.syncAgain = false;
+      await this.syncOnce(reason);
+      reason = 'coalesced';
+    } while (this.syncAgain && !this.stopped);
+  }
+
+  private async syncOnce(reason: string): Promise<void> {
+    const { flows, groups } = this.opts.render();
+    try {
+      this.lastResult = await this.installer.apply(desiredState(this.opts.owner, flows, groups));
+      this.retryDelay = 100;
+      this.emit('synced', this.lastResult, reason);
+    } catch (err) {
+      this.opts.log.warn({ err: String(err).slice(0, 500), retryInMs: this.retryDelay }, 'Failed to install flows, retrying');
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.requestSync('retry'), this.retryDelay);
+      this.retryDelay = Math.min(this.retryDelay * 2, 5000);
+    }
+  }
+
+  private async probe(): Promise<void> {
+    if (this.stopped || this.syncing) return;
+    try {
+      const present = await dumpCookies(this.opts.target, flowCookie(this.opts.owner, this.opts.canary), (1n << 64n) - 1n);
+      if (present.length === 0) {
+        this.opts.log.warn({ bridge: this.opts.target.bridge }, 'Detected missing flows, re-rendering everything');
+        this.installer.invalidate();
+        this.requestSync('flows-lost');
+      }
+    } catch {
+      // ovs-vswitchd is down; the first probe after it is back finds the canary gone.
+      this.installer.invalidate();
+    }
+  }
+}
+
+/**
+ * Interface name -> ofport, from an OVSDB monitor; reconnects when
+ * ovsdb-server restarts. Calls `onChange` when a mapping changed.
+ */
+export class PortMonitor {
+  readonly ofports = new Map<string, number>();
+  private db?: OvsdbClient;
+  private stopped = false;
+  private reconnectTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly ovsRundir: string,
+    private readonly monitorId: string,
+    private readonly onChange: () => void,
+    private readonly log: Logger,
+    private readonly onConnect?: (db: OvsdbClient) => Promise<void>,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.connect().catch((err) => {
+      this.log.warn({ err: String(err) }, 'Failed to connect to OVSDB, retrying');
+      this.scheduleReconnect();
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    this.db?.close();
+  }
+
+  private async connect(): Promise<void> {
+    const db = await OvsdbClient.connect(path.join(this.ovsRundir, 'db.sock'));
+    this.db = db;
+    db.on('close', () => {
+      if (!this.stopped) this.scheduleReconnect();
+    });
+    db.on('update', (_id: unknown, updates: TableUpdates) => this.apply(updates));
+    const initial = await db.monitor('Open_vSwitch', this.monitorId, { Interface: { columns: ['name', 'ofport'] } });
+    this.ofports.clear();
+    this.apply(initial);
+    this.onChange();
+    await this.onConnect?.(db).catch(() => undefined);
+  }
+
+  private scheduleReconnect(): void {
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
+      this.connect().catch(() => this.scheduleReconnect());
+    }, 500);
+  }
+
+  private apply(updates: TableUpdates): void {
+    let changed = false;
+    for (const u of Object.values(updates.Interface ?? {})) {
+      const name = interfaceFromRow(u.new?.name !== undefined ? u.new : (u.old ?? {})).name;
+      const of = u.new ? interfaceFromRow(u.new).ofport : undefined;
+      if (of === undefined) changed = this.ofports.delete(name) || changed;
+      else if (this.ofports.get(name) !== of) {
+        this.ofports.set(name, of);
+        changed = true;
+      }
+    }
+    if (changed) this.onChange();
+  }
+}
