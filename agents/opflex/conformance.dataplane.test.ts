@@ -99,12 +99,17 @@ async function probeMatrix(c: (typeof NetpolCases)[number]): Promise<Mismatch[]>
         // Long enough for one TCP SYN retransmission (1 s) on a loaded machine.
         2500,
       );
-      targets.forEach((t, i) => {
+      for (const [i, t] of targets.entries()) {
         const expected = referenceAllowed(policies, client.model, t.server, t.probe.port, t.proto);
-        if (results[i] !== expected) {
-          mismatches.push({ from: `${client.model.namespace}/${client.model.name}`, to: `${t.server.namespace}/${t.server.name}`, port: t.probe.port, proto: t.proto, expected, actual: results[i] ?? false });
+        let actual = results[i] ?? false;
+        // 288 simultaneous first packets all take the userspace slow path; on a loaded machine an
+        // allowed one can miss its deadline. Ask once more, alone: a real deny fails again, and a
+        // connection that got through is never retried, so no leak is ever hidden.
+        if (expected && !actual) [actual = false] = await client.agent.probe([t.probe], 5000);
+        if (actual !== expected) {
+          mismatches.push({ from: `${client.model.namespace}/${client.model.name}`, to: `${t.server.namespace}/${t.server.name}`, port: t.probe.port, proto: t.proto, expected, actual });
         }
-      });
+      }
     }),
   );
   return mismatches;

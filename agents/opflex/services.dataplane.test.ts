@@ -68,9 +68,28 @@ async function backendsReached(ip: string, port: number, count: number): Promise
   await Promise.all([agents.b1.resetSeen(), agents.b2.resetSeen()]);
   const results = await agents.client.probe(Array.from({ length: count }, () => ({ ip, port, proto: 'tcp' as const })), 2000);
   if (!results.every(Boolean)) throw new Error(`${results.filter((r) => !r).length} of ${count} connections to ${ip}:${port} failed`);
-  const reached = new Set<string>();
-  for (const b of ['b1', 'b2'] as const) if ((await agents[b].seen()).includes(`${ips.client}:tcp:${BackendPort}`)) reached.add(b);
+  // A completed handshake can precede the server's accept(): read what the backends saw until it
+  // stops changing (or a deadline), instead of racing them.
+  const entry = `${ips.client}:tcp:${BackendPort}`;
+  let reached = new Set<string>();
+  const deadline = Date.now() + 5000;
+  for (let stable = 0; stable < 3 && Date.now() < deadline; ) {
+    const now = new Set<string>();
+    for (const b of ['b1', 'b2'] as const) if ((await agents[b].seen()).includes(entry)) now.add(b);
+    stable = now.size > 0 && now.size === reached.size ? stable + 1 : 0;
+    reached = now;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   return reached;
+}
+
+async function eventuallySeen(agent: PodAgent, entry: string): Promise<boolean> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    if ((await agent.seen()).includes(entry)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
 }
 
 test.serial('ClusterIP load-balances over both backends', async (t) => {
@@ -94,7 +113,7 @@ test.serial('ClientIP affinity keeps one client on one backend', async (t) => {
 test.serial('hairpin: a backend reaches itself through its service, SNATed to the hairpin IP', async (t) => {
   await agents.b1.resetSeen();
   t.deepEqual(await agents.b1.probe([{ ip: HairpinIP, port: 80, proto: 'tcp' }], 2000), [true]);
-  t.true((await agents.b1.seen()).includes(`${HairpinSource}:tcp:${BackendPort}`));
+  t.true(await eventuallySeen(agents.b1, `${HairpinSource}:tcp:${BackendPort}`));
 });
 
 test.serial('a removed backend stops receiving new connections', async (t) => {

@@ -372,7 +372,8 @@ function apiServerArgs(pki: Pki, port: number, etcdUrl: string): string[] {
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${pki.serviceAccountPub}`,
     `--service-account-signing-key-file=${pki.serviceAccountKey}`,
-    '--service-cluster-ip-range=10.96.0.0/16',
+    // Dual-stack Services, so IPv6 and dual-stack LoadBalancer cases are real.
+    '--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/112',
     '--allow-privileged=true',
     // The loopback address cannot be a `kubernetes` Service endpoint; nothing here needs it.
     '--endpoint-reconciler-type=none',
