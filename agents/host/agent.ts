@@ -26,6 +26,7 @@ import { WorkQueue } from '../../lib/kube/workqueue.ts';
 import type { ClusterDefaults } from '../../lib/policy/endpoint-group.ts';
 import { ServiceFileSuffix } from '../opflex/files.ts';
 import { installCni, hostPathOf } from './cni-install.ts';
+import { nodeAgentFiles, writeNodeAgentFiles } from './node-agents.ts';
 import { CniServer } from './cniserver/index.ts';
 import { EndpointFileStore } from './endpoints/index.ts';
 import type { EndpointPolicy, PodIdentity } from './endpoints/index.ts';
@@ -64,6 +65,11 @@ export interface HostAgentOptions {
   readonly statusDebounceMs?: number;
   /** Period of the full resync: garbage collection, files (default 60 s). */
   readonly resyncIntervalMs?: number;
+  /**
+   * Where to write the opflex agent's and mcast daemon's node configuration
+   * (the shared opflex-hostconfig volume), with the node's addresses; omitted: not written.
+   */
+  readonly nodeAgents?: { readonly dir: string; readonly nodeIPs: readonly string[]; readonly ovsRunDir: string };
 }
 
 export interface HostAgent {
@@ -207,6 +213,18 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     });
     await server.reconcile();
     await server.listen();
+    if (options.nodeAgents) {
+      const files = nodeAgentFiles({
+        nodeName: node,
+        gateways: pool.spec.gateways,
+        nodeIPs: options.nodeAgents.nodeIPs,
+        stateDir: config.stateDir,
+        ovsRunDir: options.nodeAgents.ovsRunDir,
+        bridge: config.integrationBridge,
+      });
+      await writeNodeAgentFiles(options.nodeAgents.dir, files);
+      log.info({ dir: options.nodeAgents.dir }, 'Wrote opflex agent and mcast daemon configuration');
+    }
     log.info(
       { podIPPool: pool.metadata.name, chunks: pool.spec.chunks, subnets },
       'Started pod network',

@@ -14,6 +14,7 @@ import { startHostAgent } from './agent.ts';
 import { DefaultConfigFile, readHostAgentConfig } from './cni-install.ts';
 import { LinuxDataplane } from './netconf/index.ts';
 import { paths } from '../../lib/config/components.ts';
+import { NodeAgentConfigDir } from './node-agents.ts';
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     'health-port': { type: 'string' },
     'host-cni-socket': { type: 'string' },
     ovsdb: { type: 'string', default: `unix:${paths.ovsRunDir}/db.sock` },
+    'node-agent-config-dir': { type: 'string', default: NodeAgentConfigDir },
   },
 });
 const config = await readHostAgentConfig(values.config);
@@ -37,6 +39,12 @@ const agent = await startHostAgent({
   client,
   dataplane: new LinuxDataplane({ bridge: config.accessBridge, ovsdb: values.ovsdb }),
   log,
+  nodeAgents: {
+    dir: values['node-agent-config-dir'],
+    // HOST_IPS comes from the downward API (status.hostIPs): the NodePort addresses.
+    nodeIPs: (process.env.HOST_IPS ?? process.env.HOST_IP ?? '').split(/[ ,]+/).filter(Boolean),
+    ovsRunDir: paths.ovsRunDir,
+  },
   ...(values['health-port'] !== undefined ? { healthPort: Number(values['health-port']) } : {}),
   ...(values['host-cni-socket'] !== undefined
     ? { cniInstall: { hostCniSocket: values['host-cni-socket'] } }

@@ -9,19 +9,10 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { z } from 'zod';
+import { McastFileConfig } from './main-config.ts';
 import { McastDaemon } from './daemon.ts';
 import { DirectoryFabric } from './fabric.ts';
 
-const McastFileConfig = z.object({
-  nodeName: z.string().min(1),
-  stateDir: z.string().default('/var/lib/aci-containers'),
-  ovsRundir: z.string().default('/var/run/aci-containers-ovs'),
-  bridge: z.string().default('br-int'),
-  fabricDir: z.string(),
-  fabricLinks: z.array(z.object({ node: z.string(), port: z.string() })).default([]),
-  bridgeDomainVlans: z.record(z.string(), z.number().int().min(1).max(4094)).default({}),
-});
 
 const { values } = parseArgs({ options: { config: { type: 'string' } } });
 if (!values.config) {

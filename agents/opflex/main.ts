@@ -10,15 +10,9 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { z } from 'zod';
 import { OpflexAgent } from './agent.ts';
-import { DataplaneConfig } from './model.ts';
+import { AgentFileConfig } from './main-config.ts';
 
-export const AgentFileConfig = DataplaneConfig.extend({
-  stateDir: z.string().default('/var/lib/aci-containers'),
-  ovsRundir: z.string().default('/var/run/aci-containers-ovs'),
-  bridge: z.string().default('br-int'),
-});
 
 const { values } = parseArgs({ options: { config: { type: 'string' } } });
 if (!values.config) {

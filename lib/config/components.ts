@@ -24,7 +24,6 @@ export const paths = {
 export const ports = {
   controllerHealth: 8091,
   hostAgentHealth: 8090,
-  opflexAgentHealth: 8092,
   openvswitchHealth: 8093,
   operatorHealth: 8081,
   operatorMetrics: 8080,
@@ -112,15 +111,3 @@ export const HostAgentConfig = z.object({
   healthPort: z.number().int(),
 });
 export type HostAgentConfig = z.infer<typeof HostAgentConfig>;
-
-export const OpflexAgentConfig = z.object({
-  logLevel,
-  stateDir: z.string(),
-  ovsRunDir: z.string(),
-  accessBridge: z.string(),
-  integrationBridge: z.string(),
-  encapType: z.enum(['vxlan', 'vlan']),
-  multicastRange: z.object({ start: z.string(), end: z.string() }),
-  healthPort: z.number().int(),
-});
-export type OpflexAgentConfig = z.infer<typeof OpflexAgentConfig>;

@@ -4,20 +4,19 @@
  * derived from the AciFabric spec. Credentials are not here: the controller
  * gets the Secret mounted.
  */
-import {
-  ControllerConfig,
-  HostAgentConfig,
-  OpflexAgentConfig,
-  paths,
-  ports,
-} from '../../lib/config/components.ts';
+import { ControllerConfig, HostAgentConfig, paths, ports } from '../../lib/config/components.ts';
 import { aciNames } from '../../lib/config/naming.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
 import { contentHash, ownedMeta, type RenderInput } from './common.ts';
 import { ConfigKeys, ConfigMapName, LeaderElectionLease } from './names.ts';
 
-export const accessBridge = 'br-access';
+/**
+ * One bridge: services must be load-balanced before egress security groups
+ * see the backend address, which two bridges would need a second pass for
+ * (docs/dataplane.md). Pods attach to it directly.
+ */
 export const integrationBridge = 'br-int';
+export const accessBridge = integrationBridge;
 
 export interface RenderedConfig {
   files: Record<(typeof ConfigKeys)[keyof typeof ConfigKeys], string>;
@@ -120,32 +119,17 @@ export function hostAgentConfig(input: RenderInput): HostAgentConfig {
   });
 }
 
-export function opflexAgentConfig(input: RenderInput): OpflexAgentConfig {
-  const { spec } = input;
-  return OpflexAgentConfig.parse({
-    logLevel: spec.logging.opflexAgent,
-    stateDir: paths.stateDir,
-    ovsRunDir: paths.ovsRunDir,
-    accessBridge,
-    integrationBridge,
-    encapType: spec.aci.vmmDomain.encapType,
-    multicastRange: spec.aci.vmmDomain.multicastRange,
-    healthPort: ports.opflexAgentHealth,
-  });
-}
-
 const pretty = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
 
 export function renderConfig(input: RenderInput): RenderedConfig {
   const files = {
     [ConfigKeys.controller]: pretty(controllerConfig(input)),
     [ConfigKeys.hostAgent]: pretty(hostAgentConfig(input)),
-    [ConfigKeys.opflexAgent]: pretty(opflexAgentConfig(input)),
   } as RenderedConfig['files'];
   return {
     files,
     controllerHash: contentHash(files[ConfigKeys.controller]),
-    hostHash: contentHash(files[ConfigKeys.hostAgent], files[ConfigKeys.opflexAgent]),
+    hostHash: contentHash(files[ConfigKeys.hostAgent]),
   };
 }
 

@@ -13,7 +13,6 @@ export const LeaderElectionLease = 'aci-containers-controller';
 export const ConfigKeys = {
   controller: 'controller-config',
   hostAgent: 'host-agent-config',
-  opflexAgent: 'opflex-agent-config',
 } as const;
 
 export const Containers = {

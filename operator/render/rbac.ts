@@ -50,14 +50,18 @@ export const controllerLeaseRules: PolicyRule[] = [
 ];
 
 export const hostAgentClusterRules: PolicyRule[] = [
-  { apiGroups: [''], resources: ['nodes', 'namespaces', 'pods', 'services'], verbs: read },
-  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: read },
-  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: read },
-  { apiGroups: ['aci.cni.dev'], resources: ['podippools', 'endpointgroupmappings', 'servicegraphs'], verbs: read },
-  { apiGroups: ['aci.cni.dev'], resources: ['podippools/status'], verbs: ['get', 'patch', 'update'] },
+  { apiGroups: [''], resources: ['pods'], verbs: read },
+  { apiGroups: [''], resources: ['namespaces', 'services'], verbs: ['list', 'watch'] },
+  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['list', 'watch'] },
+  {
+    apiGroups: ['aci.cni.dev'],
+    resources: ['podippools', 'endpointgroupmappings', 'servicegraphs'],
+    verbs: ['list', 'watch'],
+  },
+  // Server-side apply of its own node's status only (see policy.ts).
+  { apiGroups: ['aci.cni.dev'], resources: ['podippools/status'], verbs: ['patch'] },
 ];
-
 export function serviceAccount(input: RenderInput, name: string, automount: boolean): KubeObject {
   return {
     apiVersion: 'v1',

@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { parse, stringify } from 'yaml';
 import { AciFabricSpec, type AciFabricSpecInput } from '../../crds/index.ts';
 import { validSpec } from '../../crds/testing/arbitraries.ts';
-import { ControllerConfig, HostAgentConfig, OpflexAgentConfig } from '../../lib/config/components.ts';
+import { ControllerConfig, HostAgentConfig } from '../../lib/config/components.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
 import type { RenderInput } from './common.ts';
 import { renderFabric } from './index.ts';
@@ -78,7 +78,7 @@ test('the host DaemonSet has the three containers of the original with their cap
   const host = find(renderFabric(input(await sampleSpec())).objects, 'DaemonSet', HostAgentName);
   const byName = Object.fromEntries(containers(host).map((c) => [c.name, c]));
   t.deepEqual(Object.keys(byName), [Containers.hostAgent, Containers.opflexAgent, Containers.mcastDaemon]);
-  t.deepEqual(byName[Containers.hostAgent]?.securityContext.capabilities.add, ['SYS_ADMIN', 'NET_ADMIN', 'SYS_PTRACE', 'NET_RAW']);
+  t.deepEqual(byName[Containers.hostAgent]?.securityContext.capabilities.add, ['SYS_ADMIN', 'NET_ADMIN', 'SYS_PTRACE']);
   t.deepEqual(byName[Containers.opflexAgent]?.securityContext.capabilities.add, ['NET_ADMIN']);
   const spec = host.spec.template.spec;
   t.true(spec.hostNetwork);
@@ -117,7 +117,6 @@ test('every config file satisfies the schema its component parses', async (t) =>
   const config = find(renderFabric(input(await sampleSpec())).objects, 'ConfigMap', ConfigMapName);
   const controller = ControllerConfig.parse(JSON.parse(config.data[ConfigKeys.controller]));
   HostAgentConfig.parse(JSON.parse(config.data[ConfigKeys.hostAgent]));
-  OpflexAgentConfig.parse(JSON.parse(config.data[ConfigKeys.opflexAgent]));
   t.is(controller.aci.applicationProfile, 'aci-containers-kube-pod1');
   t.is(controller.aci.podBridgeDomain, 'aci-containers-kube-pod1-pod-bd');
 });

@@ -7,7 +7,7 @@
 import { paths, ports } from '../../lib/config/components.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
 import { image, ownedMeta, pullSecrets, selectorLabels, type RenderInput } from './common.ts';
-import type { RenderedConfig } from './config.ts';
+import { integrationBridge, type RenderedConfig } from './config.ts';
 import {
   Annotations,
   ConfigKeys,
@@ -24,6 +24,14 @@ type Json = Record<string, unknown>;
 const entrypoint = '/usr/local/bin/aci-containers';
 
 const nodeNameEnv = { name: 'KUBERNETES_NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } };
+const hostIpEnv = [
+  { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+  { name: 'HOST_IPS', valueFrom: { fieldRef: { fieldPath: 'status.hostIPs' } } },
+];
+const logLevelEnv = (level: string) => ({ name: 'LOG_LEVEL', value: level });
+/** Written by the host agent for the opflex agent and mcast daemon (agents/host/node-agents.ts). */
+const nodeAgentConfigDir = '/usr/local/etc/opflex-agent-ovs/base-conf.d';
+const ovsArgs = [`--dir=${paths.ovsRunDir}`, `--bridge=${integrationBridge}`];
 const podEnv = [
   { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
@@ -165,7 +173,6 @@ export function hostDaemonSet(input: RenderInput, config: RenderedConfig): KubeO
               image: image(spec, 'hostAgent'),
               imagePullPolicy: spec.images.pullPolicy,
               command: [entrypoint, 'cni-install', `--config=${paths.configDir}/host-agent.conf`],
-              securityContext: { capabilities: { add: ['SYS_ADMIN'] } },
               volumeMounts: [
                 { name: 'cni-bin', mountPath: paths.cniBinDir },
                 { name: 'cni-conf', mountPath: paths.cniConfDir },
@@ -179,8 +186,9 @@ export function hostDaemonSet(input: RenderInput, config: RenderedConfig): KubeO
               image: image(spec, 'hostAgent'),
               imagePullPolicy: spec.images.pullPolicy,
               command: [entrypoint, 'host-agent', `--config=${paths.configDir}/host-agent.conf`],
-              env: [nodeNameEnv, ...podEnv],
-              securityContext: { capabilities: { add: ['SYS_ADMIN', 'NET_ADMIN', 'SYS_PTRACE', 'NET_RAW'] } },
+              env: [nodeNameEnv, ...hostIpEnv, ...podEnv],
+              // NET_ADMIN: veths, addresses, routes; SYS_ADMIN: enter pod netns; SYS_PTRACE: /proc/<pid>/ns/net.
+              securityContext: { capabilities: { add: ['SYS_ADMIN', 'NET_ADMIN', 'SYS_PTRACE'] } },
               livenessProbe: httpProbe(ports.hostAgentHealth, '/healthz', 15),
               readinessProbe: httpProbe(ports.hostAgentHealth, '/readyz', 5),
               resources: resources(input, 'hostAgent'),
@@ -189,7 +197,7 @@ export function hostDaemonSet(input: RenderInput, config: RenderedConfig): KubeO
                 { name: 'cni-conf', mountPath: paths.cniConfDir },
                 ...shared,
                 { name: 'host-agent-config', mountPath: paths.configDir, readOnly: true },
-                { name: 'opflex-hostconfig', mountPath: '/usr/local/etc/opflex-agent-ovs/base-conf.d' },
+                { name: 'opflex-hostconfig', mountPath: nodeAgentConfigDir },
                 { name: 'netns', mountPath: '/run/netns', mountPropagation: 'HostToContainer' },
               ],
             },
@@ -197,25 +205,20 @@ export function hostDaemonSet(input: RenderInput, config: RenderedConfig): KubeO
               name: Containers.opflexAgent,
               image: image(spec, 'opflexAgent'),
               imagePullPolicy: spec.images.pullPolicy,
-              command: [entrypoint, 'opflex-agent', `--config=${paths.configDir}/opflex-agent.conf`],
-              env: [nodeNameEnv],
+              command: [entrypoint, 'opflex-agent', `--config=${nodeAgentConfigDir}/agent.json`],
+              env: [nodeNameEnv, logLevelEnv(spec.logging.opflexAgent)],
               securityContext: { capabilities: { add: ['NET_ADMIN'] } },
-              livenessProbe: httpProbe(ports.opflexAgentHealth, '/healthz', 15),
               resources: resources(input, 'hostAgent'),
-              volumeMounts: [
-                ...shared,
-                { name: 'opflex-config', mountPath: paths.configDir, readOnly: true },
-                { name: 'opflex-hostconfig', mountPath: '/usr/local/etc/opflex-agent-ovs/base-conf.d' },
-              ],
+              volumeMounts: [...shared, { name: 'opflex-hostconfig', mountPath: nodeAgentConfigDir, readOnly: true }],
             },
             {
               name: Containers.mcastDaemon,
               image: image(spec, 'mcastDaemon'),
               imagePullPolicy: spec.images.pullPolicy,
-              command: [entrypoint, 'mcast-daemon', `--config=${paths.configDir}/opflex-agent.conf`],
-              env: [nodeNameEnv],
+              command: [entrypoint, 'mcast-daemon', `--config=${nodeAgentConfigDir}/mcast.json`],
+              env: [nodeNameEnv, logLevelEnv(spec.logging.opflexAgent)],
               resources: resources(input, 'hostAgent'),
-              volumeMounts: [...shared, { name: 'opflex-config', mountPath: paths.configDir, readOnly: true }],
+              volumeMounts: [...shared, { name: 'opflex-hostconfig', mountPath: nodeAgentConfigDir, readOnly: true }],
             },
           ],
           volumes: [
@@ -225,7 +228,6 @@ export function hostDaemonSet(input: RenderInput, config: RenderedConfig): KubeO
             hostPath('hostrun', '/run'),
             hostPath('netns', '/run/netns'),
             configVolume('host-agent-config', ConfigKeys.hostAgent, 'host-agent.conf'),
-            configVolume('opflex-config', ConfigKeys.opflexAgent, 'opflex-agent.conf'),
             // Generated agent configuration shared between the host agent and the opflex agent.
             { name: 'opflex-hostconfig', emptyDir: { medium: 'Memory' } },
           ],
@@ -265,11 +267,11 @@ export function openvswitchDaemonSet(input: RenderInput, config: RenderedConfig)
               name: Containers.openvswitch,
               image: image(spec, 'openvswitch'),
               imagePullPolicy: spec.images.pullPolicy,
-              command: [entrypoint, 'openvswitch', `--log-level=${spec.logging.openvswitch}`],
-              env: [nodeNameEnv],
+              command: [entrypoint, 'openvswitch', 'run', ...ovsArgs],
+              env: [nodeNameEnv, logLevelEnv(spec.logging.openvswitch)],
               securityContext: { capabilities: { add: ['NET_ADMIN', 'SYS_MODULE', 'SYS_NICE', 'IPC_LOCK'] } },
               livenessProbe: {
-                exec: { command: [entrypoint, 'openvswitch', 'health'] },
+                exec: { command: [entrypoint, 'openvswitch', 'health', ...ovsArgs] },
                 initialDelaySeconds: 15,
                 periodSeconds: 15,
                 timeoutSeconds: 10,
