@@ -86,6 +86,8 @@ RUN ln -s ../lib/aci-containers/dist/aci-containers.mjs /usr/local/bin/aci-conta
 # Set NODE_OPTIONS=--enable-source-maps on a pod for TypeScript locations in
 # stack traces (the .map files are in the image; off by default, it slows every Error).
 ENV NODE_ENV=production
+# cni-install copies this bundle and node into the node's CNI bin folder (agents/host/cni-install.ts).
+ENV ACI_CNI_BUNDLE=/usr/local/lib/aci-containers/dist/aci-containers-cni.mjs
 WORKDIR /
 ENTRYPOINT ["/usr/local/bin/aci-containers"]
 CMD ["--help"]

@@ -25,7 +25,7 @@ import type { KubeClient } from '../../lib/kube/client.ts';
 import { WorkQueue } from '../../lib/kube/workqueue.ts';
 import type { ClusterDefaults } from '../../lib/policy/endpoint-group.ts';
 import { ServiceFileSuffix } from '../opflex/files.ts';
-import { installCni, hostPathOf } from './cni-install.ts';
+import { bundledPlugin, installCni, hostPathOf } from './cni-install.ts';
 import { nodeAgentFiles, writeNodeAgentFiles } from './node-agents.ts';
 import { CniServer } from './cniserver/index.ts';
 import { EndpointFileStore } from './endpoints/index.ts';
@@ -102,6 +102,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
       confDir: config.cniConfDir,
       serverSocket: options.cniInstall?.hostCniSocket ?? hostPathOf(config.cniSocket),
       mtu: config.mtu,
+      ...(bundledPlugin() ? { bundled: bundledPlugin() } : {}),
     });
     log.info(report, 'Installed CNI plugin');
   }

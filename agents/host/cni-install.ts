@@ -14,7 +14,7 @@
  * breaks when copied). Files are replaced atomically and only when their
  * content changes, so a runtime never sees a half-written conflist.
  */
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -59,6 +59,46 @@ export function hostPathOf(containerPath: string): string {
   return containerPath;
 }
 
+/**
+ * In the image the plugin is one bundled .mjs file (scripts/bundle.ts) and
+ * node lives only inside the container, so both are copied next to the
+ * wrapper, which then runs them relative to itself on the node.
+ */
+export interface BundledPlugin {
+  readonly bundle: string;
+  readonly node: string;
+}
+
+/** The image sets ACI_CNI_BUNDLE to its bundled plugin; elsewhere the TypeScript plugin of this tree is used. */
+export function bundledPlugin(env: NodeJS.ProcessEnv = process.env): BundledPlugin | undefined {
+  return env.ACI_CNI_BUNDLE ? { bundle: env.ACI_CNI_BUNDLE, node: process.execPath } : undefined;
+}
+
+export const BundleName = `${PluginName}.mjs`;
+export const NodeName = 'aci-containers-node';
+
+/** Pure: the wrapper of a bundled installation, resolving its files next to itself. */
+export function bundledWrapper(): string {
+  return [
+    '#!/bin/sh',
+    '# Installed by aci-containers cni-install; replaced at every host agent start.',
+    'here=$(dirname "$(readlink -f "$0")")',
+    `exec "$here/${NodeName}" "$here/${BundleName}" "$@"`,
+    '',
+  ].join('\n');
+}
+
+/** Copies a file atomically unless the target has the same size and content. */
+async function copyIfChanged(from: string, to: string, mode: number): Promise<boolean> {
+  const [source, target] = await Promise.all([readFile(from), readFile(to).catch(() => undefined)]);
+  if (target && target.equals(source)) return false;
+  const tmp = join(dirname(to), `.${basename(to)}.${randomBytes(4).toString('hex')}.tmp`);
+  await copyFile(from, tmp);
+  await chmod(tmp, mode);
+  await rename(tmp, to);
+  return true;
+}
+
 export interface CniInstallOptions {
   readonly binDir: string;
   readonly confDir: string;
@@ -66,6 +106,8 @@ export interface CniInstallOptions {
   readonly serverSocket: string;
   readonly mtu?: number;
   readonly plugin?: PluginLocation;
+  /** Install the bundled plugin (the image) instead of the TypeScript one. */
+  readonly bundled?: BundledPlugin;
 }
 
 /** Pure: the conflist (docs/cni.md, "Network configuration"). */
@@ -124,8 +166,18 @@ export async function installCni(opts: CniInstallOptions): Promise<CniInstallRep
   const pluginPath = join(opts.binDir, PluginName);
   const conflistPath = join(opts.confDir, ConflistName);
   const written: string[] = [];
-  if (await replaceIfChanged(pluginPath, pluginWrapper(opts.plugin ?? thisPlugin), 0o755))
-    written.push(pluginPath);
+  if (opts.bundled) {
+    await mkdir(opts.binDir, { recursive: true });
+    await stat(opts.bundled.bundle);
+    for (const [from, name, mode] of [
+      [opts.bundled.node, NodeName, 0o755],
+      [opts.bundled.bundle, BundleName, 0o644],
+    ] as const) {
+      if (await copyIfChanged(from, join(opts.binDir, name), mode)) written.push(join(opts.binDir, name));
+    }
+  }
+  const wrapper = opts.bundled ? bundledWrapper() : pluginWrapper(opts.plugin ?? thisPlugin);
+  if (await replaceIfChanged(pluginPath, wrapper, 0o755)) written.push(pluginPath);
   const text = `${JSON.stringify(conflist(opts), null, 2)}\n`;
   if (await replaceIfChanged(conflistPath, text, 0o644)) written.push(conflistPath);
   return { plugin: pluginPath, conflist: conflistPath, written };
@@ -153,6 +205,7 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<void
     confDir: config.cniConfDir,
     serverSocket: values['host-cni-socket'] ?? hostPathOf(config.cniSocket),
     mtu: config.mtu,
+    ...(bundledPlugin() ? { bundled: bundledPlugin() } : {}),
   });
   pino({ level: config.logLevel }).info(report, 'Installed CNI plugin');
 }
