@@ -25,7 +25,9 @@ for (const name of names) {
   const started = Date.now();
   console.log(`\n=== bench/${name}${smoke ? ' (smoke)' : ''}`);
   try {
-    const bench = (await import(pathToFileURL(path.join(here, name, 'index.ts')).href)) as Benchmark;
+    const bench = (await import(
+      pathToFileURL(path.join(here, name, 'index.ts')).href
+    )) as Benchmark;
     await bench.run({ smoke });
     console.log(`=== bench/${name} done in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   } catch (error) {

@@ -21,7 +21,10 @@ test.before(async () => {
   const client = await testClient();
   await ensureCrds(client);
   for (const name of ['shop', 'aci-containers-system']) {
-    await client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } }, { fieldManager: 'aci-e2e' });
+    await client.apply(
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+      { fieldManager: 'aci-e2e' },
+    );
   }
 });
 
@@ -32,7 +35,8 @@ async function verdict(object: KubeObject): Promise<{ accepted: boolean; message
     await client.create(object, { dryRun: true });
     return { accepted: true, message: '' };
   } catch (error) {
-    if (error instanceof KubeApiError && error.status === 422) return { accepted: false, message: error.message };
+    if (error instanceof KubeApiError && error.status === 422)
+      return { accepted: false, message: error.message };
     throw error;
   }
 }
@@ -53,28 +57,46 @@ test('every invalid sample is rejected with a message naming the field', async (
   for (const file of (await readdir(dir)).filter((f) => f.endsWith('.yaml'))) {
     const text = await readFile(path.join(dir, file), 'utf8');
     const field = /# expect-field: (.*)/.exec(text)?.[1]?.trim() ?? '<no expect-field header>';
-    const message = /# expect-message: (.*)/.exec(text)?.[1]?.trim() ?? '<no expect-message header>';
+    const message =
+      /# expect-message: (.*)/.exec(text)?.[1]?.trim() ?? '<no expect-message header>';
     const result = await verdict(parse(text) as KubeObject);
     t.false(result.accepted, `${file} was accepted`);
-    t.true(result.message.includes(`${field}:`), `${file}: "${result.message}" does not name ${field}`);
-    t.true(result.message.includes(message), `${file}: "${result.message}" does not say "${message}"`);
+    t.true(
+      result.message.includes(`${field}:`),
+      `${file}: "${result.message}" does not name ${field}`,
+    );
+    t.true(
+      result.message.includes(message),
+      `${file}: "${result.message}" does not say "${message}"`,
+    );
   }
 });
 
 test('property: zod and the API server give the same verdict on random specs and mutations', async (t) => {
   let index = 0;
   await fc.assert(
-    fc.asyncProperty(validSpec, fc.option(mutationArbitrary, { nil: undefined }), async (spec, mutation) => {
-      const mutated = structuredClone(spec);
-      mutation?.apply(mutated);
-      const object = { apiVersion, kind: 'AciFabric', metadata: { name: `parity-${index++}` }, spec: mutated };
-      const server = await verdict(object);
-      const zod = AciFabricSpec.safeParse(mutated).success;
-      if (server.accepted !== zod) {
-        t.log(`disagreement on ${mutation?.name ?? 'valid spec'}: server ${server.accepted} (${server.message}), zod ${zod}`);
-      }
-      return server.accepted === zod;
-    }),
+    fc.asyncProperty(
+      validSpec,
+      fc.option(mutationArbitrary, { nil: undefined }),
+      async (spec, mutation) => {
+        const mutated = structuredClone(spec);
+        mutation?.apply(mutated);
+        const object = {
+          apiVersion,
+          kind: 'AciFabric',
+          metadata: { name: `parity-${index++}` },
+          spec: mutated,
+        };
+        const server = await verdict(object);
+        const zod = AciFabricSpec.safeParse(mutated).success;
+        if (server.accepted !== zod) {
+          t.log(
+            `disagreement on ${mutation?.name ?? 'valid spec'}: server ${server.accepted} (${server.message}), zod ${zod}`,
+          );
+        }
+        return server.accepted === zod;
+      },
+    ),
     { numRuns: 60 },
   );
   t.pass();
@@ -94,7 +116,9 @@ test('an update that removes a pod subnet or changes systemId is rejected (trans
   try {
     const removed = structuredClone(created);
     removed.spec.network.podSubnets = ['10.9.0.1/16'];
-    await t.throwsAsync(client.replace(removed), { message: /pod subnets can be added but not removed/ });
+    await t.throwsAsync(client.replace(removed), {
+      message: /pod subnets can be added but not removed/,
+    });
     const renamed = structuredClone(created);
     renamed.spec.systemId = 'other';
     await t.throwsAsync(client.replace(renamed), { message: /systemId is immutable/ });

@@ -18,7 +18,8 @@ function walk(schema: JsonSchema, at: string, visit: (node: JsonSchema, at: stri
   const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
   for (const [name, child] of Object.entries(properties)) walk(child, `${at}.${name}`, visit);
   if (schema.items) walk(schema.items as JsonSchema, `${at}[]`, visit);
-  if (typeof schema.additionalProperties === 'object') walk(schema.additionalProperties as JsonSchema, `${at}{}`, visit);
+  if (typeof schema.additionalProperties === 'object')
+    walk(schema.additionalProperties as JsonSchema, `${at}{}`, visit);
 }
 
 for (const resource of customResources) {
@@ -26,9 +27,13 @@ for (const resource of customResources) {
     const missing: string[] = [];
     const schema = openApiSchema(resource);
     for (const part of ['spec', 'status']) {
-      walk((schema.properties as Record<string, JsonSchema>)[part] as JsonSchema, part, (node, at) => {
-        if (!node.description && !at.endsWith('[]') && !at.endsWith('{}')) missing.push(at);
-      });
+      walk(
+        (schema.properties as Record<string, JsonSchema>)[part] as JsonSchema,
+        part,
+        (node, at) => {
+          if (!node.description && !at.endsWith('[]') && !at.endsWith('{}')) missing.push(at);
+        },
+      );
     }
     t.deepEqual(missing, []);
   });
@@ -38,7 +43,11 @@ for (const resource of customResources) {
     walk(openApiSchema(resource), resource.kind, (node, at) => {
       if (node.$ref) problems.push(`${at}: $ref`);
       if (node.additionalProperties === false) problems.push(`${at}: additionalProperties false`);
-      if (!node.type && node['x-kubernetes-int-or-string'] !== true && node['x-kubernetes-preserve-unknown-fields'] !== true) {
+      if (
+        !node.type &&
+        node['x-kubernetes-int-or-string'] !== true &&
+        node['x-kubernetes-preserve-unknown-fields'] !== true
+      ) {
         problems.push(`${at}: no type`);
       }
     });
@@ -50,7 +59,12 @@ test('the AciFabric CRD has a status subresource and the printer columns kubectl
   const file = (await generatedFiles()).find((f) => f.path.endsWith('acifabrics.aci.cni.dev.yaml'));
   t.truthy(file);
   const crd = parse(file?.content ?? '') as {
-    spec: { versions: { subresources: unknown; additionalPrinterColumns: { name: string; priority?: number }[] }[] };
+    spec: {
+      versions: {
+        subresources: unknown;
+        additionalPrinterColumns: { name: string; priority?: number }[];
+      }[];
+    };
   };
   const version = crd.spec.versions[0];
   t.deepEqual(version?.subresources, { status: {} });

@@ -30,13 +30,17 @@ export async function generatedFiles(): Promise<GeneratedFile[]> {
       content: `# ${banner}\n${stringify(customResourceDefinition(resource), { lineWidth: 0 })}`,
     });
     const schema = openApiSchema(resource);
-    const types = await compile({ ...schema, title: resource.kind } as Parameters<typeof compile>[0], resource.kind, {
-      bannerComment: `// ${banner}`,
-      additionalProperties: false,
-      strictIndexSignatures: true,
-      format: true,
-      ignoreMinAndMaxItems: true,
-    });
+    const types = await compile(
+      { ...schema, title: resource.kind } as Parameters<typeof compile>[0],
+      resource.kind,
+      {
+        bannerComment: `// ${banner}`,
+        additionalProperties: false,
+        strictIndexSignatures: true,
+        format: true,
+        ignoreMinAndMaxItems: true,
+      },
+    );
     files.push({ path: path.join(crdsDir, 'generated', `${resource.plural}.ts`), content: types });
   }
   return files;

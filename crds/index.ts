@@ -12,7 +12,12 @@ import {
   EndpointGroupMappingStatus,
 } from './schemas/endpointgroupmapping.ts';
 import { PodIPPool, PodIPPoolKind, PodIPPoolSpec, PodIPPoolStatus } from './schemas/podippool.ts';
-import { ServiceGraph, ServiceGraphKind, ServiceGraphSpec, ServiceGraphStatus } from './schemas/servicegraph.ts';
+import {
+  ServiceGraph,
+  ServiceGraphKind,
+  ServiceGraphSpec,
+  ServiceGraphStatus,
+} from './schemas/servicegraph.ts';
 
 export { apiVersion, group, version };
 export * from './schemas/acifabric.ts';
@@ -53,7 +58,11 @@ const reasonColumn: PrinterColumn = {
   jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
   priority: 1,
 };
-const ageColumn: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+const ageColumn: PrinterColumn = {
+  name: 'Age',
+  type: 'date',
+  jsonPath: '.metadata.creationTimestamp',
+};
 
 export const aciFabricResource: CustomResource = {
   kind: AciFabricKind,
@@ -104,12 +113,18 @@ export const endpointGroupMappingResource: CustomResource = {
   singular: 'endpointgroupmapping',
   shortNames: ['epgm'],
   scope: 'Namespaced',
-  description: 'EndpointGroupMapping puts the selected pods of its namespace into an ACI EPG and security groups.',
+  description:
+    'EndpointGroupMapping puts the selected pods of its namespace into an ACI EPG and security groups.',
   object: EndpointGroupMapping,
   spec: EndpointGroupMappingSpec,
   status: EndpointGroupMappingStatus,
   printerColumns: [
-    { name: 'App profile', type: 'string', jsonPath: '.spec.endpointGroup.applicationProfile', priority: 1 },
+    {
+      name: 'App profile',
+      type: 'string',
+      jsonPath: '.spec.endpointGroup.applicationProfile',
+      priority: 1,
+    },
     { name: 'EPG', type: 'string', jsonPath: '.spec.endpointGroup.name' },
     { name: 'Pods', type: 'integer', jsonPath: '.status.matchedPods' },
     readyColumn,

@@ -19,7 +19,10 @@ export function structural(node: JsonSchema): JsonSchema {
     if (key === 'format' && !keptFormats.has(String(value))) continue;
     if (key === 'properties') {
       out[key] = Object.fromEntries(
-        Object.entries(value as Record<string, JsonSchema>).map(([name, child]) => [name, structural(child)]),
+        Object.entries(value as Record<string, JsonSchema>).map(([name, child]) => [
+          name,
+          structural(child),
+        ]),
       );
     } else if (key === 'items' || (key === 'additionalProperties' && typeof value === 'object')) {
       out[key] = structural(value as JsonSchema);
@@ -38,14 +41,21 @@ export function structural(node: JsonSchema): JsonSchema {
 }
 
 export function openApiSchema(resource: CustomResource): JsonSchema {
-  const spec = structural(z.toJSONSchema(resource.spec, { target: 'openapi-3.0', io: 'input' }) as JsonSchema);
-  const status = structural(z.toJSONSchema(resource.status, { target: 'openapi-3.0', io: 'input' }) as JsonSchema);
+  const spec = structural(
+    z.toJSONSchema(resource.spec, { target: 'openapi-3.0', io: 'input' }) as JsonSchema,
+  );
+  const status = structural(
+    z.toJSONSchema(resource.status, { target: 'openapi-3.0', io: 'input' }) as JsonSchema,
+  );
   return {
     type: 'object',
     description: resource.description,
     required: ['spec'],
     properties: {
-      apiVersion: { type: 'string', description: 'APIVersion of this object: aci.cni.dev/v1alpha1.' },
+      apiVersion: {
+        type: 'string',
+        description: 'APIVersion of this object: aci.cni.dev/v1alpha1.',
+      },
       kind: { type: 'string', description: `Kind of this object: ${resource.kind}.` },
       metadata: { type: 'object' },
       spec: { description: `Desired state of the ${resource.kind}.`, ...spec },

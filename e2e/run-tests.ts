@@ -13,24 +13,30 @@ const clusterDir = process.env.ACI_TEST_CLUSTER_DIR ?? path.join(repoRoot, '.clu
 
 function runAva(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...args], {
-      cwd: repoRoot,
-      env,
-      stdio: 'inherit',
-    });
+    const child = spawn(
+      process.execPath,
+      [path.join(repoRoot, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...args],
+      {
+        cwd: repoRoot,
+        env,
+        stdio: 'inherit',
+      },
+    );
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
 }
 
 let cluster: Cluster | undefined;
-let code = 1;
+let code: number;
 const stop = async () => {
   await cluster?.stop();
 };
 process.on('SIGINT', () => void stop().then(() => process.exit(130)));
 process.on('SIGTERM', () => void stop().then(() => process.exit(143)));
 try {
-  console.log('Starting the test control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)...');
+  console.log(
+    'Starting the test control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)...',
+  );
   cluster = await Cluster.start({ dir: clusterDir, nodes: 3, log: (line) => console.log(line) });
   code = await runAva(process.argv.slice(2), {
     ...process.env,

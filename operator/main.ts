@@ -20,7 +20,9 @@ const { values } = parseArgs({
 });
 
 const log = pino({ level: values['log-level'], base: { component: 'aci-operator' } });
-const client = values.kubeconfig ? KubeClient.fromFile(values.kubeconfig) : KubeClient.fromDefault();
+const client = values.kubeconfig
+  ? KubeClient.fromFile(values.kubeconfig)
+  : KubeClient.fromDefault();
 const operator = await startOperator({
   client,
   log,

@@ -14,7 +14,13 @@ import type { KubeObject } from '../lib/kube/types.ts';
 import { WorkQueue } from '../lib/kube/workqueue.ts';
 import { startHealthServer, type HealthServer } from './health.ts';
 import { OperatorMetrics } from './metrics.ts';
-import { FabricReconciler, kindKey, ownedKinds, type FabricObject, type OwnedCaches } from './reconcile/fabric.ts';
+import {
+  FabricReconciler,
+  kindKey,
+  ownedKinds,
+  type FabricObject,
+  type OwnedCaches,
+} from './reconcile/fabric.ts';
 import { FieldManager, Labels } from './render/names.ts';
 
 export interface OperatorOptions {
@@ -52,7 +58,9 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
     metrics.leader.set(1);
     const onError = (kind: string) => (error: unknown, attempt: number) =>
       log.warn({ kind, attempt, err: String(error) }, 'Watch failed, retrying with backoff');
-    const fabrics = new Informer<FabricObject>(client, aciApiVersion, 'AciFabric', { onError: onError('AciFabric') });
+    const fabrics = new Informer<FabricObject>(client, aciApiVersion, 'AciFabric', {
+      onError: onError('AciFabric'),
+    });
     const owned: OwnedCaches = {};
     for (const [apiVersion, kind] of ownedKinds) {
       owned[kindKey(apiVersion, kind)] = new Informer<KubeObject>(client, apiVersion, kind, {
@@ -71,7 +79,9 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
       owned,
       events,
       log,
-      ...(options.cleanupTimeoutMs !== undefined ? { cleanupTimeoutMs: options.cleanupTimeoutMs } : {}),
+      ...(options.cleanupTimeoutMs !== undefined
+        ? { cleanupTimeoutMs: options.cleanupTimeoutMs }
+        : {}),
       ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}),
     });
     const queue = new WorkQueue(
@@ -79,7 +89,9 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
         const end = metrics.reconcileDuration.startTimer();
         try {
           const result = await reconciler.reconcile(name);
-          metrics.reconciles.inc({ result: result?.requeueAfterMs !== undefined ? 'requeue' : 'success' });
+          metrics.reconciles.inc({
+            result: result?.requeueAfterMs !== undefined ? 'requeue' : 'success',
+          });
           return result;
         } catch (error) {
           metrics.reconciles.inc({ result: 'error' });
@@ -93,7 +105,14 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
         backoff: { initialMs: 200, maxMs: 60_000 },
         onDepth: (depth) => metrics.queueDepth.set(depth),
         onError: (key, error, attempt) =>
-          log.error({ acifabric: key, attempt, err: error instanceof Error ? error.message : String(error) }, 'Reconcile failed, retrying with backoff'),
+          log.error(
+            {
+              acifabric: key,
+              attempt,
+              err: error instanceof Error ? error.message : String(error),
+            },
+            'Reconcile failed, retrying with backoff',
+          ),
       },
     );
     // Any fabric change can change which fabric is active: look at all of them.
@@ -115,7 +134,9 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
     synced = true;
     log.info({ fabrics: fabrics.list().length }, 'Caches synced, reconciling');
     queue.start();
-    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    await new Promise<void>((resolve) =>
+      signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
     await queue.shutdown();
     await Promise.all(informers.map((i) => i.stop()));
     synced = false;

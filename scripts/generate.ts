@@ -21,7 +21,11 @@ export async function allGeneratedFiles(): Promise<GeneratedFile[]> {
     ...(await crdFiles()),
     {
       path: path.join(repoRoot, 'deploy', 'operator.yaml'),
-      content: banner + operatorInstall().map((o) => stringify(o, { lineWidth: 0 })).join('---\n'),
+      content:
+        banner +
+        operatorInstall()
+          .map((o) => stringify(o, { lineWidth: 0 }))
+          .join('---\n'),
     },
     { path: configMapPath, content: argocdConfigMap() },
   ];

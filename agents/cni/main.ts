@@ -19,9 +19,13 @@ async function readStdin(): Promise<string> {
  * stdin open for it: never let a missing EOF hang the runtime.
  */
 function readStdinWithin(ms: number): Promise<string> {
-  return Promise.race([readStdin(), new Promise<string>((resolve) => setTimeout(() => resolve(''), ms).unref())]);
+  return Promise.race([
+    readStdin(),
+    new Promise<string>((resolve) => setTimeout(() => resolve(''), ms).unref()),
+  ]);
 }
 
-const stdin = process.env.CNI_COMMAND === 'VERSION' ? await readStdinWithin(1000) : await readStdin();
+const stdin =
+  process.env.CNI_COMMAND === 'VERSION' ? await readStdinWithin(1000) : await readStdin();
 const outcome = await runPlugin(process.env, stdin, callServer);
 process.stdout.write(outcome.stdout, () => process.exit(outcome.exitCode));

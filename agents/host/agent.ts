@@ -69,7 +69,11 @@ export interface HostAgentOptions {
    * Where to write the opflex agent's and mcast daemon's node configuration
    * (the shared opflex-hostconfig volume), with the node's addresses; omitted: not written.
    */
-  readonly nodeAgents?: { readonly dir: string; readonly nodeIPs: readonly string[]; readonly ovsRunDir: string };
+  readonly nodeAgents?: {
+    readonly dir: string;
+    readonly nodeIPs: readonly string[];
+    readonly ovsRunDir: string;
+  };
 }
 
 export interface HostAgent {
@@ -224,7 +228,10 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
         bridge: config.integrationBridge,
       });
       await writeNodeAgentFiles(options.nodeAgents.dir, files);
-      log.info({ dir: options.nodeAgents.dir }, 'Wrote opflex agent and mcast daemon configuration');
+      log.info(
+        { dir: options.nodeAgents.dir },
+        'Wrote opflex agent and mcast daemon configuration',
+      );
     }
     log.info(
       { podIPPool: pool.metadata.name, chunks: pool.spec.chunks, subnets },

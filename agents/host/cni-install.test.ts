@@ -107,12 +107,33 @@ test('the image entry point dispatches `cni-install` and rejects unknown compone
 test('in the image, the bundled plugin and node are copied next to a wrapper that runs them on the node', async (t) => {
   const dir = await tempDir(t);
   const bundle = join(dir, 'bundle.mjs');
-  await writeFile(bundle, "process.stdout.write(JSON.stringify({ cniVersion: '1.0.0', supportedVersions: ['1.0.0'] }));\n");
+  await writeFile(
+    bundle,
+    "process.stdout.write(JSON.stringify({ cniVersion: '1.0.0', supportedVersions: ['1.0.0'] }));\n",
+  );
   const binDir = join(dir, 'opt-cni-bin');
-  const report = await installCni({ binDir, confDir: dir, serverSocket: '/x.sock', bundled: { bundle, node: process.execPath } });
+  const report = await installCni({
+    binDir,
+    confDir: dir,
+    serverSocket: '/x.sock',
+    bundled: { bundle, node: process.execPath },
+  });
   t.is(report.written.length, 4);
   // As a runtime on the node would: only the CNI bin folder, no repository, no tsx.
-  const { stdout } = await run(join(binDir, PluginName), [], { env: { PATH: '/usr/bin:/bin', CNI_COMMAND: 'VERSION' }, timeout: 60_000 });
+  const { stdout } = await run(join(binDir, PluginName), [], {
+    env: { PATH: '/usr/bin:/bin', CNI_COMMAND: 'VERSION' },
+    timeout: 60_000,
+  });
   t.deepEqual(JSON.parse(stdout).supportedVersions, ['1.0.0']);
-  t.deepEqual((await installCni({ binDir, confDir: dir, serverSocket: '/x.sock', bundled: { bundle, node: process.execPath } })).written, []);
+  t.deepEqual(
+    (
+      await installCni({
+        binDir,
+        confDir: dir,
+        serverSocket: '/x.sock',
+        bundled: { bundle, node: process.execPath },
+      })
+    ).written,
+    [],
+  );
 });

@@ -173,7 +173,8 @@ export async function installCni(opts: CniInstallOptions): Promise<CniInstallRep
       [opts.bundled.node, NodeName, 0o755],
       [opts.bundled.bundle, BundleName, 0o644],
     ] as const) {
-      if (await copyIfChanged(from, join(opts.binDir, name), mode)) written.push(join(opts.binDir, name));
+      if (await copyIfChanged(from, join(opts.binDir, name), mode))
+        written.push(join(opts.binDir, name));
     }
   }
   const wrapper = opts.bundled ? bundledWrapper() : pluginWrapper(opts.plugin ?? thisPlugin);

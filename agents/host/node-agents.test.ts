@@ -25,5 +25,7 @@ test('the files the host agent writes are what the opflex agent and mcast daemon
 });
 
 test('an IPv6-only PodIPPool is refused clearly (the data plane is IPv4)', (t) => {
-  t.throws(() => nodeAgentFiles({ ...facts, gateways: ['fd00:2::1/64'] }), { message: /no IPv4 gateway/ });
+  t.throws(() => nodeAgentFiles({ ...facts, gateways: ['fd00:2::1/64'] }), {
+    message: /no IPv4 gateway/,
+  });
 });

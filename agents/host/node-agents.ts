@@ -30,9 +30,17 @@ export interface NodeAgentFiles {
 
 /** Pure: the two files, shaped as agents/opflex/main.ts and agents/mcast/main.ts parse them. */
 export function nodeAgentFiles(facts: NodeFacts): NodeAgentFiles {
-  const ipv4Gateway = subnetsFromGateways([...facts.gateways]).find((s) => !s.gateway.includes(':'))?.gateway;
-  if (!ipv4Gateway) throw new Error('the PodIPPool has no IPv4 gateway; the data plane is IPv4 only');
-  const common = { nodeName: facts.nodeName, stateDir: facts.stateDir, ovsRundir: facts.ovsRunDir, bridge: facts.bridge };
+  const ipv4Gateway = subnetsFromGateways([...facts.gateways]).find(
+    (s) => !s.gateway.includes(':'),
+  )?.gateway;
+  if (!ipv4Gateway)
+    throw new Error('the PodIPPool has no IPv4 gateway; the data plane is IPv4 only');
+  const common = {
+    nodeName: facts.nodeName,
+    stateDir: facts.stateDir,
+    ovsRundir: facts.ovsRunDir,
+    bridge: facts.bridge,
+  };
   return {
     'agent.json': {
       ...common,

@@ -12,7 +12,12 @@ import { isFloodGroup } from '../opflex/pipeline.ts';
 import { PortMonitor, SyncLoop } from '../opflex/sync-loop.ts';
 import { FolderWatcher } from '../opflex/watcher.ts';
 import type { Fabric } from './fabric.ts';
-import { type BridgeDomainState, bridgeDomainGroup, mcastCanaryFlow, renderFlood } from './render.ts';
+import {
+  type BridgeDomainState,
+  bridgeDomainGroup,
+  mcastCanaryFlow,
+  renderFlood,
+} from './render.ts';
 
 export interface McastOptions {
   nodeName: string;
@@ -41,8 +46,20 @@ export class McastDaemon {
 
   constructor(private readonly opts: McastOptions) {
     this.log = opts.log.child({ component: 'mcast-daemon' });
-    this.endpoints = new FolderWatcher(folders(opts.stateDir).endpoints, EndpointFileSuffix, EndpointFile, this.log, () => void this.refresh(), 2000);
-    this.ports = new PortMonitor(opts.ovsRundir, 'mcast', () => this.loop.requestSync('ports'), this.log);
+    this.endpoints = new FolderWatcher(
+      folders(opts.stateDir).endpoints,
+      EndpointFileSuffix,
+      EndpointFile,
+      this.log,
+      () => void this.refresh(),
+      2000,
+    );
+    this.ports = new PortMonitor(
+      opts.ovsRundir,
+      'mcast',
+      () => this.loop.requestSync('ports'),
+      this.log,
+    );
     this.loop = new SyncLoop({
       target: { rundir: opts.ovsRundir, bridge: opts.bridge },
       owner: 'mcast',
@@ -68,7 +85,8 @@ export class McastDaemon {
     this.endpoints.stop();
     this.ports.stop();
     await this.loop.stop();
-    for (const g of this.joined) await this.opts.fabric.leave(g, this.opts.nodeName).catch(() => undefined);
+    for (const g of this.joined)
+      await this.opts.fabric.leave(g, this.opts.nodeName).catch(() => undefined);
   }
 
   /** Rescans endpoints and membership, then waits for the resulting sync. */
@@ -85,7 +103,9 @@ export class McastDaemon {
   /** Joins the groups of local bridge domains, leaves the others, re-reads members. */
   private refresh(): Promise<void> {
     this.refreshing ??= (async () => {
-      const wanted = new Set(this.endpoints.values().map((ep) => bridgeDomainGroup(this.vlanOf(ep.bridgeDomain))));
+      const wanted = new Set(
+        this.endpoints.values().map((ep) => bridgeDomainGroup(this.vlanOf(ep.bridgeDomain))),
+      );
       for (const g of wanted) {
         if (this.joined.has(g)) continue;
         await this.opts.fabric.join(g, this.opts.nodeName);
@@ -115,7 +135,13 @@ export class McastDaemon {
       if (ofport === undefined) continue;
       const vlan = this.vlanOf(ep.bridgeDomain);
       const group = bridgeDomainGroup(vlan);
-      const bd = byVlan.get(vlan) ?? { name: ep.bridgeDomain, vlan, group, localPorts: [], remoteLinks: [] };
+      const bd = byVlan.get(vlan) ?? {
+        name: ep.bridgeDomain,
+        vlan,
+        group,
+        localPorts: [],
+        remoteLinks: [],
+      };
       bd.localPorts.push(ofport);
       byVlan.set(vlan, bd);
     }

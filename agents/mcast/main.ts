@@ -13,14 +13,19 @@ import { McastFileConfig } from './main-config.ts';
 import { McastDaemon } from './daemon.ts';
 import { DirectoryFabric } from './fabric.ts';
 
-
 const { values } = parseArgs({ options: { config: { type: 'string' } } });
 if (!values.config) {
   process.stderr.write('usage: main.ts --config mcast.json\n');
   process.exit(2);
 }
-const { fabricDir, ...cfg } = McastFileConfig.parse(JSON.parse(await readFile(values.config, 'utf8')));
-const daemon = new McastDaemon({ ...cfg, fabric: new DirectoryFabric(fabricDir), log: pino({ level: process.env.LOG_LEVEL ?? 'info' }) });
+const { fabricDir, ...cfg } = McastFileConfig.parse(
+  JSON.parse(await readFile(values.config, 'utf8')),
+);
+const daemon = new McastDaemon({
+  ...cfg,
+  fabric: new DirectoryFabric(fabricDir),
+  log: pino({ level: process.env.LOG_LEVEL ?? 'info' }),
+});
 await daemon.start();
 const shutdown = (): void => {
   void daemon.stop().then(() => process.exit(0));

@@ -2,7 +2,13 @@ import test from 'ava';
 import { describeFlow, describeGroup } from '../opflex/pipeline.ts';
 import { bridgeDomainGroup, floodGroupId, floodLocalGroupId, renderFlood } from './render.ts';
 
-const bd = { name: 'bd-pods', vlan: 100, group: bridgeDomainGroup(100), localPorts: [1, 2], remoteLinks: [{ node: 'n2', ofport: 20 }] };
+const bd = {
+  name: 'bd-pods',
+  vlan: 100,
+  group: bridgeDomainGroup(100),
+  localPorts: [1, 2],
+  remoteLinks: [{ node: 'n2', ofport: 20 }],
+};
 
 test('flood group: local ports plus a VLAN-tagged bucket per remote member; flood-local: local ports only', (t) => {
   const { groups } = renderFlood([bd]);

@@ -35,12 +35,18 @@ export function mcastCanaryFlow(): Flow {
 
 export function floodGroup(bd: BridgeDomainState): Group {
   const local = bd.localPorts.map((p) => `bucket=actions=output:${p}`);
-  const remote = bd.remoteLinks.map((l) => `bucket=actions=push_vlan:0x8100,set_field:${0x1000 | bd.vlan}->vlan_vid,output:${l.ofport}`);
+  const remote = bd.remoteLinks.map(
+    (l) =>
+      `bucket=actions=push_vlan:0x8100,set_field:${0x1000 | bd.vlan}->vlan_vid,output:${l.ofport}`,
+  );
   return { id: floodGroupId(bd.vlan), spec: ['type=all', ...local, ...remote].join(',') };
 }
 
 export function floodLocalGroup(bd: BridgeDomainState): Group {
-  return { id: floodLocalGroupId(bd.vlan), spec: ['type=all', ...bd.localPorts.map((p) => `bucket=actions=output:${p}`)].join(',') };
+  return {
+    id: floodLocalGroupId(bd.vlan),
+    spec: ['type=all', ...bd.localPorts.map((p) => `bucket=actions=output:${p}`)].join(','),
+  };
 }
 
 export function floodFromPodFlow(bd: BridgeDomainState): Flow {

@@ -33,7 +33,13 @@ test.before(async () => {
   ] as const;
   for (const s of specs) {
     const pod = await fabric.addPod(s.node, s.key, s.host, s.bd);
-    const agent = await PodAgent.start(pod.netns, path.join(dir, `${s.key}.sock`), pod.ip, [80], [80]);
+    const agent = await PodAgent.start(
+      pod.netns,
+      path.join(dir, `${s.key}.sock`),
+      pod.ip,
+      [80],
+      [80],
+    );
     cleanup.add(() => agent.stop());
     pods[s.key] = { pod, agent, node: fabric.nodes[s.node] };
   }
@@ -52,52 +58,111 @@ async function neighbors(key: string): Promise<string> {
   return inNetns(get(key).pod.netns, 'ip', ['neigh', 'show', 'dev', 'eth0']);
 }
 
-test.serial('an ARP broadcast reaches the other node’s pod in the same bridge domain', async (t) => {
-  const a1 = get('a1');
-  const a2 = get('a2');
-  await inNetns(a1.pod.netns, 'ip', ['neigh', 'flush', 'dev', 'eth0']);
-  await inNetns(a2.pod.netns, 'ip', ['neigh', 'flush', 'dev', 'eth0']);
-  t.deepEqual(await a1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'tcp' }], 3000), [true]);
-  // a2 learned a1 from a1's broadcast request: the request itself crossed the fabric.
-  t.regex(await neighbors('a2'), new RegExp(`${a1.pod.ip.replace(/\./g, '\\.')} lladdr ${a1.pod.mac}`));
-  t.regex(await neighbors('a1'), new RegExp(`${a2.pod.ip.replace(/\./g, '\\.')} lladdr ${a2.pod.mac}`));
-});
+test.serial(
+  'an ARP broadcast reaches the other node’s pod in the same bridge domain',
+  async (t) => {
+    const a1 = get('a1');
+    const a2 = get('a2');
+    await inNetns(a1.pod.netns, 'ip', ['neigh', 'flush', 'dev', 'eth0']);
+    await inNetns(a2.pod.netns, 'ip', ['neigh', 'flush', 'dev', 'eth0']);
+    t.deepEqual(await a1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'tcp' }], 3000), [true]);
+    // a2 learned a1 from a1's broadcast request: the request itself crossed the fabric.
+    t.regex(
+      await neighbors('a2'),
+      new RegExp(`${a1.pod.ip.replace(/\./g, '\\.')} lladdr ${a1.pod.mac}`),
+    );
+    t.regex(
+      await neighbors('a1'),
+      new RegExp(`${a2.pod.ip.replace(/\./g, '\\.')} lladdr ${a2.pod.mac}`),
+    );
+  },
+);
 
 test.serial('pods on different nodes reach each other over TCP and UDP both ways', async (t) => {
   const a1 = get('a1');
   const a2 = get('a2');
   const b1 = get('b1');
-  t.deepEqual(await a1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'tcp' }, { ip: a2.pod.ip, port: 80, proto: 'udp' }], 3000), [true, true]);
-  t.deepEqual(await a2.agent.probe([{ ip: a1.pod.ip, port: 80, proto: 'tcp' }, { ip: b1.pod.ip, port: 80, proto: 'udp' }], 3000), [true, true]);
+  t.deepEqual(
+    await a1.agent.probe(
+      [
+        { ip: a2.pod.ip, port: 80, proto: 'tcp' },
+        { ip: a2.pod.ip, port: 80, proto: 'udp' },
+      ],
+      3000,
+    ),
+    [true, true],
+  );
+  t.deepEqual(
+    await a2.agent.probe(
+      [
+        { ip: a1.pod.ip, port: 80, proto: 'tcp' },
+        { ip: b1.pod.ip, port: 80, proto: 'udp' },
+      ],
+      3000,
+    ),
+    [true, true],
+  );
 });
 
 test.serial('a broadcast does not leave its bridge domain', async (t) => {
   // c2 is in another bridge domain: a1's ARP for it is flooded in bd-pods only, so c2 never answers.
   const c2 = get('c2');
-  t.deepEqual(await get('a1').agent.probe([{ ip: c2.pod.ip, port: 80, proto: 'tcp' }], 1500), [false]);
+  t.deepEqual(await get('a1').agent.probe([{ ip: c2.pod.ip, port: 80, proto: 'tcp' }], 1500), [
+    false,
+  ]);
   t.notRegex(await neighbors('c2'), new RegExp(get('a1').pod.ip.replace(/\./g, '\\.')));
 });
 
-test.serial('policy is enforced across nodes (ingress on the server node, egress on the client node)', async (t) => {
-  const a1 = get('a1');
-  const b1 = get('b1');
-  const a2 = get('a2');
-  // a2 accepts TCP 80 only from b1.
-  await a2.node.writeSecurityGroup({
-    name: 'a2-from-b1',
-    isolates: ['ingress'],
-    rules: [{ direction: 'ingress', protocol: 'TCP', ports: [{ from: 80, to: 80 }], remotes: [{ cidr: `${b1.pod.ip}/32`, except: [] }] }],
-  });
-  a2.pod.securityGroups = ['a2-from-b1'];
-  await a2.node.writeEndpoint(a2.pod);
-  // b1 may not send UDP anywhere.
-  await b1.node.writeSecurityGroup({ name: 'b1-tcp-only', isolates: ['egress'], rules: [{ direction: 'egress', protocol: 'TCP', ports: [] }] });
-  b1.pod.securityGroups = ['b1-tcp-only'];
-  await b1.node.writeEndpoint(b1.pod);
-  await fabric.settle();
-  for (const n of fabric.nodes) await n.flushConntrack();
-  t.deepEqual(await a1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'tcp' }], 1500), [false], 'a1 -> a2 denied by a2 ingress');
-  t.deepEqual(await b1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'tcp' }], 3000), [true], 'b1 -> a2 allowed');
-  t.deepEqual(await b1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'udp' }], 1500), [false], 'b1 -> a2 udp denied by b1 egress');
-  t.deepEqual(await a2.agent.probe([{ ip: a1.pod.ip, port: 80, proto: 'tcp' }], 3000), [true], 'a2 -> a1 unaffected');
-});
+test.serial(
+  'policy is enforced across nodes (ingress on the server node, egress on the client node)',
+  async (t) => {
+    const a1 = get('a1');
+    const b1 = get('b1');
+    const a2 = get('a2');
+    // a2 accepts TCP 80 only from b1.
+    await a2.node.writeSecurityGroup({
+      name: 'a2-from-b1',
+      isolates: ['ingress'],
+      rules: [
+        {
+          direction: 'ingress',
+          protocol: 'TCP',
+          ports: [{ from: 80, to: 80 }],
+          remotes: [{ cidr: `${b1.pod.ip}/32`, except: [] }],
+        },
+      ],
+    });
+    a2.pod.securityGroups = ['a2-from-b1'];
+    await a2.node.writeEndpoint(a2.pod);
+    // b1 may not send UDP anywhere.
+    await b1.node.writeSecurityGroup({
+      name: 'b1-tcp-only',
+      isolates: ['egress'],
+      rules: [{ direction: 'egress', protocol: 'TCP', ports: [] }],
+    });
+    b1.pod.securityGroups = ['b1-tcp-only'];
+    await b1.node.writeEndpoint(b1.pod);
+    await fabric.settle();
+    for (const n of fabric.nodes) await n.flushConntrack();
+    t.deepEqual(
+      await a1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'tcp' }], 1500),
+      [false],
+      'a1 -> a2 denied by a2 ingress',
+    );
+    t.deepEqual(
+      await b1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'tcp' }], 3000),
+      [true],
+      'b1 -> a2 allowed',
+    );
+    t.deepEqual(
+      await b1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'udp' }], 1500),
+      [false],
+      'b1 -> a2 udp denied by b1 egress',
+    );
+    t.deepEqual(
+      await a2.agent.probe([{ ip: a1.pod.ip, port: 80, proto: 'tcp' }], 3000),
+      [true],
+      'a2 -> a1 unaffected',
+    );
+  },
+);

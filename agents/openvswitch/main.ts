@@ -13,7 +13,11 @@ import { OvsSupervisor, checkHealth } from './supervisor.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { dir: { type: 'string', default: '/var/run/aci-containers-ovs' }, bridge: { type: 'string', multiple: true }, netns: { type: 'string' } },
+  options: {
+    dir: { type: 'string', default: '/var/run/aci-containers-ovs' },
+    bridge: { type: 'string', multiple: true },
+    netns: { type: 'string' },
+  },
 });
 const bridges = values.bridge ?? ['br-int'];
 const log = pino({ level: process.env.LOG_LEVEL ?? 'info' });

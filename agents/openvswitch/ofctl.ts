@@ -20,17 +20,26 @@ export interface OfTarget {
   bridge: string;
 }
 
-export const mgmtSocket = (t: OfTarget): string => `unix:${path.join(t.rundir, `${t.bridge}.mgmt`)}`;
+export const mgmtSocket = (t: OfTarget): string =>
+  `unix:${path.join(t.rundir, `${t.bridge}.mgmt`)}`;
 
 /** `ovs-ofctl [flags] <cmd> <bridge socket> [args]`; flags such as `--bundle` go before the command. */
-export async function ofctl(t: OfTarget, args: string[], opts: { flags?: string[]; timeoutMs?: number } = {}): Promise<string> {
+export async function ofctl(
+  t: OfTarget,
+  args: string[],
+  opts: { flags?: string[]; timeoutMs?: number } = {},
+): Promise<string> {
   const [cmd, ...rest] = args;
   if (!cmd) throw new Error('ofctl: missing command');
-  const { stdout } = await execFileP('ovs-ofctl', ['-O', OpenFlowVersion, ...(opts.flags ?? []), cmd, mgmtSocket(t), ...rest], {
-    timeout: opts.timeoutMs ?? 60_000,
-    maxBuffer: 512 * 1024 * 1024,
-    env: { ...process.env, OVS_RUNDIR: t.rundir },
-  });
+  const { stdout } = await execFileP(
+    'ovs-ofctl',
+    ['-O', OpenFlowVersion, ...(opts.flags ?? []), cmd, mgmtSocket(t), ...rest],
+    {
+      timeout: opts.timeoutMs ?? 60_000,
+      maxBuffer: 512 * 1024 * 1024,
+      env: { ...process.env, OVS_RUNDIR: t.rundir },
+    },
+  );
   return stdout;
 }
 
@@ -52,7 +61,11 @@ export async function bundle(t: OfTarget, lines: string[]): Promise<void> {
 
 /** Cookies of the installed flows whose cookie matches `value/mask`. */
 export async function dumpCookies(t: OfTarget, value: bigint, mask: bigint): Promise<bigint[]> {
-  const out = await ofctl(t, ['dump-flows', `cookie=0x${value.toString(16)}/0x${mask.toString(16)}`, '--no-stats']);
+  const out = await ofctl(t, [
+    'dump-flows',
+    `cookie=0x${value.toString(16)}/0x${mask.toString(16)}`,
+    '--no-stats',
+  ]);
   const cookies: bigint[] = [];
   for (const m of out.matchAll(/cookie=0x([0-9a-f]+)/g)) cookies.push(BigInt(`0x${m[1]}`));
   return cookies;
@@ -78,5 +91,9 @@ export async function dumpFlows(t: OfTarget, filter?: string, names = true): Pro
  * asynchronously; callers that promise "applied" wait for this.
  */
 export async function waitRevalidated(t: OfTarget, timeoutMs = 5000): Promise<void> {
-  await execFileP('ovs-appctl', ['-t', path.join(t.rundir, 'ovs-vswitchd.ctl'), 'revalidator/wait'], { timeout: timeoutMs });
+  await execFileP(
+    'ovs-appctl',
+    ['-t', path.join(t.rundir, 'ovs-vswitchd.ctl'), 'revalidator/wait'],
+    { timeout: timeoutMs },
+  );
 }

@@ -15,7 +15,10 @@ interface Request {
   params: unknown[];
 }
 
-async function withPeer(onRequest: (req: Request, sock: net.Socket) => void, fn: (db: OvsdbClient, received: unknown[]) => Promise<void>): Promise<void> {
+async function withPeer(
+  onRequest: (req: Request, sock: net.Socket) => void,
+  fn: (db: OvsdbClient, received: unknown[]) => Promise<void>,
+): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ovsdb-'));
   const sockPath = path.join(dir, 'db.sock');
   const received: unknown[] = [];
@@ -50,12 +53,21 @@ async function withPeer(onRequest: (req: Request, sock: net.Socket) => void, fn:
 test('transact resolves with results; replies split across writes and glued together are framed', async (t) => {
   await withPeer(
     (req, sock) => {
-      const reply = JSON.stringify({ id: req.id, result: [{ rows: [{ name: 'br-{int}"x' }] }], error: null });
+      const reply = JSON.stringify({
+        id: req.id,
+        result: [{ rows: [{ name: 'br-{int}"x' }] }],
+        error: null,
+      });
       sock.write(reply.slice(0, 10));
-      setTimeout(() => sock.write(reply.slice(10) + JSON.stringify({ id: 999, result: null, error: null })), 10);
+      setTimeout(
+        () => sock.write(reply.slice(10) + JSON.stringify({ id: 999, result: null, error: null })),
+        10,
+      );
     },
     async (db) => {
-      const [res] = await db.transact('Open_vSwitch', [{ op: 'select', table: 'Bridge', where: [] }]);
+      const [res] = await db.transact('Open_vSwitch', [
+        { op: 'select', table: 'Bridge', where: [] },
+      ]);
       t.deepEqual(res?.rows, [{ name: 'br-{int}"x' }]);
     },
   );
@@ -63,9 +75,22 @@ test('transact resolves with results; replies split across writes and glued toge
 
 test('an operation error rejects the whole transaction', async (t) => {
   await withPeer(
-    (req, sock) => sock.write(JSON.stringify({ id: req.id, result: [{}, { error: 'constraint violation', details: 'no' }], error: null })),
+    (req, sock) =>
+      sock.write(
+        JSON.stringify({
+          id: req.id,
+          result: [{}, { error: 'constraint violation', details: 'no' }],
+          error: null,
+        }),
+      ),
     async (db) => {
-      await t.throwsAsync(db.transact('Open_vSwitch', [{ op: 'comment', comment: 'a' }, { op: 'comment', comment: 'b' }]), { message: /constraint violation/ });
+      await t.throwsAsync(
+        db.transact('Open_vSwitch', [
+          { op: 'comment', comment: 'a' },
+          { op: 'comment', comment: 'b' },
+        ]),
+        { message: /constraint violation/ },
+      );
     },
   );
 });
@@ -76,15 +101,29 @@ test('the server’s echo is answered and monitor updates are emitted', async (t
       if (req.method === 'monitor') {
         sock.write(JSON.stringify({ id: req.id, result: {}, error: null }));
         sock.write(JSON.stringify({ id: 'echo', method: 'echo', params: [] }));
-        sock.write(JSON.stringify({ id: null, method: 'update', params: ['m', { Interface: { u1: { new: { name: 'p1', ofport: 3 } } } }] }));
+        sock.write(
+          JSON.stringify({
+            id: null,
+            method: 'update',
+            params: ['m', { Interface: { u1: { new: { name: 'p1', ofport: 3 } } } }],
+          }),
+        );
       }
     },
     async (db, received) => {
-      const update = new Promise<TableUpdates>((resolve) => db.once('update', (_id: unknown, u: TableUpdates) => resolve(u)));
+      const update = new Promise<TableUpdates>((resolve) =>
+        db.once('update', (_id: unknown, u: TableUpdates) => resolve(u)),
+      );
       await db.monitor('Open_vSwitch', 'm', { Interface: { columns: ['name', 'ofport'] } });
       t.deepEqual(await update, { Interface: { u1: { new: { name: 'p1', ofport: 3 } } } });
       await new Promise((r) => setTimeout(r, 20));
-      t.true(received.some((m) => (m as { id?: unknown; result?: unknown }).id === 'echo' && Array.isArray((m as { result?: unknown }).result)));
+      t.true(
+        received.some(
+          (m) =>
+            (m as { id?: unknown; result?: unknown }).id === 'echo' &&
+            Array.isArray((m as { result?: unknown }).result),
+        ),
+      );
     },
   );
 });

@@ -17,9 +17,22 @@ export type OvsdbOperation =
   | { op: 'insert'; table: string; row: OvsdbRow; 'uuid-name'?: string }
   | { op: 'select'; table: string; where: OvsdbCondition[]; columns?: string[] }
   | { op: 'update'; table: string; where: OvsdbCondition[]; row: OvsdbRow }
-  | { op: 'mutate'; table: string; where: OvsdbCondition[]; mutations: [string, string, OvsdbValue][] }
+  | {
+      op: 'mutate';
+      table: string;
+      where: OvsdbCondition[];
+      mutations: [string, string, OvsdbValue][];
+    }
   | { op: 'delete'; table: string; where: OvsdbCondition[] }
-  | { op: 'wait'; table: string; where: OvsdbCondition[]; columns: string[]; until: '==' | '!='; rows: OvsdbRow[]; timeout?: number }
+  | {
+      op: 'wait';
+      table: string;
+      where: OvsdbCondition[];
+      columns: string[];
+      until: '==' | '!=';
+      rows: OvsdbRow[];
+      timeout?: number;
+    }
   | { op: 'comment'; comment: string };
 export type OvsdbCondition = [string, '==' | '!=' | 'includes' | 'excludes', OvsdbValue];
 
@@ -106,7 +119,8 @@ export class OvsdbClient extends EventEmitter {
   async transact(db: string, ops: OvsdbOperation[]): Promise<OvsdbOpResult[]> {
     const results = (await this.request('transact', [db, ...ops])) as (OvsdbOpResult | null)[];
     const failed = results.find((r) => r && r.error);
-    if (failed) throw new OvsdbError(`transaction failed: ${failed.error}: ${failed.details ?? ''}`, results);
+    if (failed)
+      throw new OvsdbError(`transaction failed: ${failed.error}: ${failed.details ?? ''}`, results);
     return results.map((r) => r ?? {});
   }
 
@@ -154,7 +168,13 @@ export class OvsdbClient extends EventEmitter {
   }
 
   private onMessage(text: string): void {
-    const msg = JSON.parse(text) as { id?: number | string | null; method?: string; params?: unknown[]; result?: unknown; error?: unknown };
+    const msg = JSON.parse(text) as {
+      id?: number | string | null;
+      method?: string;
+      params?: unknown[];
+      result?: unknown;
+      error?: unknown;
+    };
     if (msg.method === 'echo') {
       this.socket.write(JSON.stringify({ id: msg.id, result: msg.params ?? [], error: null }));
       return;
@@ -202,7 +222,8 @@ export function ovsAtoms(v: OvsdbValue | undefined): OvsdbAtom[] {
 
 export function ovsMapToRecord(v: OvsdbValue | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  if (Array.isArray(v) && v[0] === 'map') for (const [k, val] of v[1] as [OvsdbAtom, OvsdbAtom][]) out[String(k)] = String(val);
+  if (Array.isArray(v) && v[0] === 'map')
+    for (const [k, val] of v[1] as [OvsdbAtom, OvsdbAtom][]) out[String(k)] = String(val);
   return out;
 }
 

@@ -23,7 +23,14 @@ let dir: string;
 test.before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'dp-supervisor-'));
   await execFileP('ip', ['netns', 'add', Netns]);
-  sup = new OvsSupervisor({ dir, bridges: [Bridge], log: pino({ level: 'warn' }), netns: Netns, repairIntervalMs: 500, backoffInitialMs: 100 });
+  sup = new OvsSupervisor({
+    dir,
+    bridges: [Bridge],
+    log: pino({ level: 'warn' }),
+    netns: Netns,
+    repairIntervalMs: 500,
+    backoffInitialMs: 100,
+  });
   await sup.start();
 });
 
@@ -45,12 +52,19 @@ async function eventually(check: () => Promise<boolean>, deadlineMs: number): Pr
 const healthy = async (): Promise<boolean> => (await sup.health()).ok;
 
 test.serial('starts healthy with a secure netdev bridge and TSO enabled', async (t) => {
-  t.deepEqual(await checkHealth(dir, [Bridge]), { ok: true, ovsdb: true, vswitchd: true, bridges: { [Bridge]: true } });
+  t.deepEqual(await checkHealth(dir, [Bridge]), {
+    ok: true,
+    ovsdb: true,
+    vswitchd: true,
+    bridges: { [Bridge]: true },
+  });
   const db = await OvsdbClient.connect(sup.dbSocket);
   const [br] = (await listBridges(db)).filter((b) => b.name === Bridge);
   t.is(br?.failMode, 'secure');
   t.is(br?.datapathType, sup.datapathType);
-  const [root] = await db.transact(OvsDb, [{ op: 'select', table: 'Open_vSwitch', where: [], columns: ['other_config'] }]);
+  const [root] = await db.transact(OvsDb, [
+    { op: 'select', table: 'Open_vSwitch', where: [], columns: ['other_config'] },
+  ]);
   t.regex(JSON.stringify(root?.rows), /userspace-tso-enable","true/);
   db.close();
 });
@@ -58,15 +72,29 @@ test.serial('starts healthy with a secure netdev bridge and TSO enabled', async 
 test.serial('a deleted bridge is recreated', async (t) => {
   const db = await OvsdbClient.connect(sup.dbSocket);
   await deleteBridge(db, Bridge);
-  t.true(await eventually(async () => (await listBridges(db)).some((b) => b.name === Bridge), 5000));
+  t.true(
+    await eventually(async () => (await listBridges(db)).some((b) => b.name === Bridge), 5000),
+  );
   t.true(await eventually(healthy, 5000));
   db.close();
 });
 
 test.serial('a bridge switched to standalone is set back to secure', async (t) => {
   const db = await OvsdbClient.connect(sup.dbSocket);
-  await db.transact(OvsDb, [{ op: 'update', table: 'Bridge', where: [['name', '==', Bridge]], row: { fail_mode: 'standalone' } }]);
-  t.true(await eventually(async () => (await listBridges(db)).find((b) => b.name === Bridge)?.failMode === 'secure', 5000));
+  await db.transact(OvsDb, [
+    {
+      op: 'update',
+      table: 'Bridge',
+      where: [['name', '==', Bridge]],
+      row: { fail_mode: 'standalone' },
+    },
+  ]);
+  t.true(
+    await eventually(
+      async () => (await listBridges(db)).find((b) => b.name === Bridge)?.failMode === 'secure',
+      5000,
+    ),
+  );
   db.close();
 });
 
@@ -74,7 +102,10 @@ test.serial('killed daemons are restarted and health recovers', async (t) => {
   for (const name of ['ovs-vswitchd', 'ovsdb-server'] as const) {
     const pid = sup.pid(name);
     process.kill(pid ?? 0, 'SIGKILL');
-    t.true(await eventually(async () => sup.pid(name) !== pid && (await healthy()), 10_000), `${name} back`);
+    t.true(
+      await eventually(async () => sup.pid(name) !== pid && (await healthy()), 10_000),
+      `${name} back`,
+    );
   }
 });
 

@@ -15,7 +15,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { OvsdbClient, ovsScalar } from './ovsdb.ts';
-import { type BridgeSpec, DefaultProtocols, ensureBridge, ensureRoot, listBridges } from './vswitch.ts';
+import {
+  type BridgeSpec,
+  DefaultProtocols,
+  ensureBridge,
+  ensureRoot,
+  listBridges,
+} from './vswitch.ts';
 import type { OfTarget } from './ofctl.ts';
 
 const execFileP = promisify(execFile);
@@ -94,7 +100,12 @@ export class OvsSupervisor {
   }
 
   bridgeSpec(name: string): BridgeSpec {
-    return { name, datapathType: this.datapathType, failMode: 'secure', protocols: DefaultProtocols };
+    return {
+      name,
+      datapathType: this.datapathType,
+      failMode: 'secure',
+      protocols: DefaultProtocols,
+    };
   }
 
   pid(name: DaemonName): number | undefined {
@@ -115,13 +126,25 @@ export class OvsSupervisor {
     await this.repair();
     // ovs-ofctl needs the bridge's management socket; it appears once ovs-vswitchd built the bridge.
     for (const b of this.opts.bridges) {
-      await this.waitFor(() => existsSync(path.join(this.dir, `${b}.mgmt`)), `${b}.mgmt`, 30_000).catch(async (err: Error) => {
-        const tail = (await readFile(path.join(this.dir, 'ovs-vswitchd.log'), 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
+      await this.waitFor(
+        () => existsSync(path.join(this.dir, `${b}.mgmt`)),
+        `${b}.mgmt`,
+        30_000,
+      ).catch(async (err: Error) => {
+        const tail = (
+          await readFile(path.join(this.dir, 'ovs-vswitchd.log'), 'utf8').catch(() => '')
+        )
+          .split('\n')
+          .slice(-15)
+          .join('\n');
         throw new Error(`${err.message}; ovs-vswitchd.log:\n${tail}`);
       });
     }
     this.repairTimer = setInterval(() => void this.repair(), this.opts.repairIntervalMs ?? 2000);
-    this.log.info({ dir: this.dir, datapathType: this.datapathType, bridges: this.opts.bridges }, 'Started Open vSwitch');
+    this.log.info(
+      { dir: this.dir, datapathType: this.datapathType, bridges: this.opts.bridges },
+      'Started Open vSwitch',
+    );
   }
 
   async stop(): Promise<void> {
@@ -177,17 +200,26 @@ export class OvsSupervisor {
     const db = await OvsdbClient.connect(this.dbSocket);
     this.db = db;
     // A deleted bridge is repaired right away; the interval catches the rest.
-    db.on('update', (_id: unknown, updates: Record<string, Record<string, { old?: unknown; new?: unknown }>>) => {
-      const bridges = updates.Bridge ?? {};
-      if (Object.values(bridges).some((u) => u.new === undefined)) void this.repair();
-    });
+    db.on(
+      'update',
+      (_id: unknown, updates: Record<string, Record<string, { old?: unknown; new?: unknown }>>) => {
+        const bridges = updates.Bridge ?? {};
+        if (Object.values(bridges).some((u) => u.new === undefined)) void this.repair();
+      },
+    );
     await db.monitor('Open_vSwitch', 'supervisor', { Bridge: { columns: ['name'] } });
     return db;
   }
 
   private spawnDaemon(name: DaemonName): void {
     const d = this.daemons[name];
-    const env = { ...process.env, OVS_RUNDIR: this.dir, OVS_DBDIR: this.dir, OVS_LOGDIR: this.dir, OVS_SYSCONFDIR: this.dir };
+    const env = {
+      ...process.env,
+      OVS_RUNDIR: this.dir,
+      OVS_DBDIR: this.dir,
+      OVS_LOGDIR: this.dir,
+      OVS_SYSCONFDIR: this.dir,
+    };
     const common = [
       `--pidfile=${path.join(this.dir, `${name}.pid`)}`,
       `--unixctl=${path.join(this.dir, `${name}.ctl`)}`,
@@ -200,7 +232,9 @@ export class OvsSupervisor {
         : [`unix:${this.dbSocket}`, ...common];
     // `ip netns exec` execs in place: the child pid is the daemon's pid.
     const [cmd, argv] =
-      name === 'ovs-vswitchd' && this.opts.netns ? ['ip', ['netns', 'exec', this.opts.netns, name, ...args]] : [name, args];
+      name === 'ovs-vswitchd' && this.opts.netns
+        ? ['ip', ['netns', 'exec', this.opts.netns, name, ...args]]
+        : [name, args];
     const child = spawn(cmd, argv, { env, stdio: 'ignore' });
     d.child = child;
     d.startedAt = Date.now();
@@ -210,8 +244,14 @@ export class OvsSupervisor {
       // A daemon that ran for a while earns a fresh backoff.
       if (Date.now() - d.startedAt > 10_000) d.failures = 0;
       d.failures++;
-      const delay = Math.min((this.opts.backoffInitialMs ?? 200) * 2 ** (d.failures - 1), this.opts.backoffMaxMs ?? 10_000);
-      this.log.warn({ daemon: name, code, signal, restartInMs: delay }, 'Daemon exited, restarting');
+      const delay = Math.min(
+        (this.opts.backoffInitialMs ?? 200) * 2 ** (d.failures - 1),
+        this.opts.backoffMaxMs ?? 10_000,
+      );
+      this.log.warn(
+        { daemon: name, code, signal, restartInMs: delay },
+        'Daemon exited, restarting',
+      );
       d.timer = setTimeout(() => {
         if (this.stopping) return;
         this.spawnDaemon(name);
@@ -255,10 +295,16 @@ export async function checkHealth(dir: string, bridges: string[]): Promise<Healt
 }
 
 /** ofport of an interface, once ovs-vswitchd has attached it. */
-export async function waitForOfport(db: OvsdbClient, name: string, timeoutMs = 10_000): Promise<number> {
+export async function waitForOfport(
+  db: OvsdbClient,
+  name: string,
+  timeoutMs = 10_000,
+): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const [res] = await db.transact('Open_vSwitch', [{ op: 'select', table: 'Interface', where: [['name', '==', name]], columns: ['ofport'] }]);
+    const [res] = await db.transact('Open_vSwitch', [
+      { op: 'select', table: 'Interface', where: [['name', '==', name]], columns: ['ofport'] },
+    ]);
     const of = ovsScalar(res?.rows?.[0]?.ofport);
     if (typeof of === 'number' && of > 0) return of;
     if (Date.now() > deadline) throw new Error(`interface ${name} got no ofport`);

@@ -39,12 +39,17 @@ export interface PortSpec {
 export const DefaultProtocols = ['OpenFlow10', 'OpenFlow13', 'OpenFlow14', 'OpenFlow15'];
 
 async function rootUuid(db: OvsdbClient): Promise<string | undefined> {
-  const [res] = await db.transact(OvsDb, [{ op: 'select', table: 'Open_vSwitch', where: [], columns: ['_uuid'] }]);
+  const [res] = await db.transact(OvsDb, [
+    { op: 'select', table: 'Open_vSwitch', where: [], columns: ['_uuid'] },
+  ]);
   return uuidOf(ovsScalar(res?.rows?.[0]?._uuid));
 }
 
 /** Creates the root row if missing and merges other_config (e.g. userspace-tso-enable). */
-export async function ensureRoot(db: OvsdbClient, otherConfig: Record<string, string>): Promise<void> {
+export async function ensureRoot(
+  db: OvsdbClient,
+  otherConfig: Record<string, string>,
+): Promise<void> {
   let root = await rootUuid(db);
   if (!root) {
     const [res] = await db.transact(OvsDb, [{ op: 'insert', table: 'Open_vSwitch', row: {} }]);
@@ -89,7 +94,10 @@ export async function listBridges(db: OvsdbClient): Promise<BridgeState[]> {
  * Creates the bridge, or repairs its settings if someone changed them.
  * Returns what it did so the caller can log a repair.
  */
-export async function ensureBridge(db: OvsdbClient, spec: BridgeSpec): Promise<'created' | 'repaired' | 'unchanged'> {
+export async function ensureBridge(
+  db: OvsdbClient,
+  spec: BridgeSpec,
+): Promise<'created' | 'repaired' | 'unchanged'> {
   const root = await rootUuid(db);
   if (!root) throw new Error('Open_vSwitch root row missing');
   const existing = (await listBridges(db)).find((b) => b.name === spec.name);
@@ -115,7 +123,9 @@ export async function ensureBridge(db: OvsdbClient, spec: BridgeSpec): Promise<'
     existing.failMode === spec.failMode &&
     [...existing.protocols].sort().join() === [...spec.protocols].sort().join();
   if (same) return 'unchanged';
-  await db.transact(OvsDb, [{ op: 'update', table: 'Bridge', where: [['_uuid', '==', uuid(existing.uuid)]], row }]);
+  await db.transact(OvsDb, [
+    { op: 'update', table: 'Bridge', where: [['_uuid', '==', uuid(existing.uuid)]], row },
+  ]);
   return 'repaired';
 }
 
@@ -137,7 +147,9 @@ export async function deleteBridge(db: OvsdbClient, name: string): Promise<void>
 export async function addPort(db: OvsdbClient, bridge: string, port: PortSpec): Promise<void> {
   const br = (await listBridges(db)).find((b) => b.name === bridge);
   if (!br) throw new Error(`bridge ${bridge} not found`);
-  const [res] = await db.transact(OvsDb, [{ op: 'select', table: 'Port', where: [['name', '==', port.name]], columns: ['_uuid'] }]);
+  const [res] = await db.transact(OvsDb, [
+    { op: 'select', table: 'Port', where: [['name', '==', port.name]], columns: ['_uuid'] },
+  ]);
   if ((res?.rows ?? []).length > 0) return;
   const iface: OvsdbRow = { name: port.name, type: port.type ?? '' };
   if (port.options) iface.options = ovsMap(port.options);
@@ -145,7 +157,12 @@ export async function addPort(db: OvsdbClient, bridge: string, port: PortSpec): 
   if (port.externalIds) iface.external_ids = ovsMap(port.externalIds);
   const ops: OvsdbOperation[] = [
     { op: 'insert', table: 'Interface', row: iface, 'uuid-name': 'iface' },
-    { op: 'insert', table: 'Port', row: { name: port.name, interfaces: ovsSet([namedUuid('iface')]) }, 'uuid-name': 'port' },
+    {
+      op: 'insert',
+      table: 'Port',
+      row: { name: port.name, interfaces: ovsSet([namedUuid('iface')]) },
+      'uuid-name': 'port',
+    },
     {
       op: 'mutate',
       table: 'Bridge',
@@ -158,7 +175,9 @@ export async function addPort(db: OvsdbClient, bridge: string, port: PortSpec): 
 
 export async function deletePort(db: OvsdbClient, bridge: string, name: string): Promise<void> {
   const br = (await listBridges(db)).find((b) => b.name === bridge);
-  const [res] = await db.transact(OvsDb, [{ op: 'select', table: 'Port', where: [['name', '==', name]], columns: ['_uuid'] }]);
+  const [res] = await db.transact(OvsDb, [
+    { op: 'select', table: 'Port', where: [['name', '==', name]], columns: ['_uuid'] },
+  ]);
   const portUuid = uuidOf(ovsScalar(res?.rows?.[0]?._uuid));
   if (!br || !portUuid) return;
   await db.transact(OvsDb, [
@@ -188,7 +207,9 @@ export function interfaceFromRow(r: OvsdbRow): InterfaceState {
 }
 
 export async function listInterfaces(db: OvsdbClient): Promise<InterfaceState[]> {
-  const [res] = await db.transact(OvsDb, [{ op: 'select', table: 'Interface', where: [], columns: ['name', 'ofport', 'external_ids'] }]);
+  const [res] = await db.transact(OvsDb, [
+    { op: 'select', table: 'Interface', where: [], columns: ['name', 'ofport', 'external_ids'] },
+  ]);
   return (res?.rows ?? []).map(interfaceFromRow);
 }
 
@@ -196,7 +217,11 @@ export async function listInterfaces(db: OvsdbClient): Promise<InterfaceState[]>
  * Names the OpenFlow tables (Bridge.flow_tables -> Flow_Table.name) so that
  * `ovs-ofctl --names dump-flows` prints `table=SpoofGuard` instead of numbers.
  */
-export async function setFlowTableNames(db: OvsdbClient, bridge: string, names: Map<number, string>): Promise<void> {
+export async function setFlowTableNames(
+  db: OvsdbClient,
+  bridge: string,
+  names: Map<number, string>,
+): Promise<void> {
   const br = (await listBridges(db)).find((b) => b.name === bridge);
   if (!br) return;
   const ops: OvsdbOperation[] = [];
@@ -205,6 +230,11 @@ export async function setFlowTableNames(db: OvsdbClient, bridge: string, names: 
     ops.push({ op: 'insert', table: 'Flow_Table', row: { name }, 'uuid-name': `t${id}` });
     entries.push([id, ['named-uuid', `t${id}`]]);
   }
-  ops.push({ op: 'update', table: 'Bridge', where: [['_uuid', '==', uuid(br.uuid)]], row: { flow_tables: ['map', entries] } });
+  ops.push({
+    op: 'update',
+    table: 'Bridge',
+    where: [['_uuid', '==', uuid(br.uuid)]],
+    row: { flow_tables: ['map', entries] },
+  });
   await db.transact(OvsDb, ops);
 }

@@ -33,7 +33,9 @@ export interface AgentOptions {
   probeIntervalMs?: number;
 }
 
-export const folders = (stateDir: string): { endpoints: string; services: string; securityGroups: string } => ({
+export const folders = (
+  stateDir: string,
+): { endpoints: string; services: string; securityGroups: string } => ({
   endpoints: path.join(stateDir, 'endpoints'),
   services: path.join(stateDir, 'services'),
   securityGroups: path.join(stateDir, 'security-groups'),
@@ -54,14 +56,41 @@ export class OpflexAgent {
     const changed = (): void => this.loop.requestSync('files');
     const every = opts.rescanIntervalMs ?? 5000;
     this.watchers = {
-      endpoints: new FolderWatcher(f.endpoints, EndpointFileSuffix, EndpointFile, this.log, changed, every),
-      services: new FolderWatcher(f.services, ServiceFileSuffix, ServiceFile, this.log, changed, every),
-      securityGroups: new FolderWatcher(f.securityGroups, SecurityGroupFileSuffix, SecurityGroupFile, this.log, changed, every),
+      endpoints: new FolderWatcher(
+        f.endpoints,
+        EndpointFileSuffix,
+        EndpointFile,
+        this.log,
+        changed,
+        every,
+      ),
+      services: new FolderWatcher(
+        f.services,
+        ServiceFileSuffix,
+        ServiceFile,
+        this.log,
+        changed,
+        every,
+      ),
+      securityGroups: new FolderWatcher(
+        f.securityGroups,
+        SecurityGroupFileSuffix,
+        SecurityGroupFile,
+        this.log,
+        changed,
+        every,
+      ),
     };
     // Named tables make `ovs-ofctl --names dump-flows` readable; they live in OVSDB and survive ovs-vswitchd restarts.
     const nameTables = (db: Parameters<typeof setFlowTableNames>[0]): Promise<void> =>
       setFlowTableNames(db, opts.bridge, new Map(Tables.map((t) => [t.id, t.name])));
-    this.ports = new PortMonitor(opts.ovsRundir, 'opflex', () => this.loop.requestSync('ports'), this.log, nameTables);
+    this.ports = new PortMonitor(
+      opts.ovsRundir,
+      'opflex',
+      () => this.loop.requestSync('ports'),
+      this.log,
+      nameTables,
+    );
     this.loop = new SyncLoop({
       target: this.target,
       owner: 'opflex',
@@ -81,7 +110,10 @@ export class OpflexAgent {
     await Promise.all(Object.values(this.watchers).map((w) => w.start()));
     await this.ports.start();
     this.loop.start();
-    this.log.info({ bridge: this.opts.bridge, stateDir: this.opts.stateDir }, 'Started opflex agent');
+    this.log.info(
+      { bridge: this.opts.bridge, stateDir: this.opts.stateDir },
+      'Started opflex agent',
+    );
   }
 
   async stop(): Promise<void> {
@@ -107,7 +139,8 @@ export class OpflexAgent {
       this.ports.ofports,
     );
     const rendered = renderPipeline(model);
-    for (const f of rendered.conflicts) this.log.warn({ table: f.table, match: f.match }, 'Dropped conflicting flow');
+    for (const f of rendered.conflicts)
+      this.log.warn({ table: f.table, match: f.match }, 'Dropped conflicting flow');
     this.lastModel = model;
     return rendered;
   }

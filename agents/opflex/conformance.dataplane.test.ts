@@ -13,7 +13,17 @@ import pino from 'pino';
 import { compileNetworkPolicies } from '../../lib/policy/network-policy.ts';
 import { folders } from './agent.ts';
 import { Cleanup, PodAgent, type ProbeSpec, macFor } from './testkit/netns.ts';
-import { NetpolCases, Ports, Protocols, k8sNamespace, k8sPod, modelPods, referenceAllowed, Namespaces, type ModelPod } from './testkit/netpol-model.ts';
+import {
+  NetpolCases,
+  Ports,
+  Protocols,
+  k8sNamespace,
+  k8sPod,
+  modelPods,
+  referenceAllowed,
+  Namespaces,
+  type ModelPod,
+} from './testkit/netpol-model.ts';
 import { TestNode, type TestPod } from './testkit/node.ts';
 
 const Prefix = '10.131';
@@ -27,7 +37,15 @@ let passed = 0;
 test.before(async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dp-conformance-'));
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
-  node = new TestNode({ name: 'n1', netns: `${Tag}-node`, dir, bridge: `br${Tag}`, gatewayIp: `${Prefix}.0.1`, gatewayMac: '0a:58:0a:83:00:01', log });
+  node = new TestNode({
+    name: 'n1',
+    netns: `${Tag}-node`,
+    dir,
+    bridge: `br${Tag}`,
+    gatewayIp: `${Prefix}.0.1`,
+    gatewayMac: '0a:58:0a:83:00:01',
+    log,
+  });
   cleanup.add(() => node.stop());
   await node.start();
   const models = modelPods(Prefix);
@@ -44,7 +62,13 @@ test.before(async () => {
         mac: macFor(0x83, i + 1),
         gateway: `${Prefix}.0.1`,
       });
-      const agent = await PodAgent.start(pod.netns, path.join(dir, `${m.namespace}-${m.name}.sock`), m.ip, [...Ports], [...Ports]);
+      const agent = await PodAgent.start(
+        pod.netns,
+        path.join(dir, `${m.namespace}-${m.name}.sock`),
+        m.ip,
+        [...Ports],
+        [...Ports],
+      );
       cleanup.add(() => agent.stop());
       pods.push({ model: m, pod, agent });
     }),
@@ -65,7 +89,8 @@ async function applyPolicies(c: (typeof NetpolCases)[number]): Promise<void> {
   });
   const sgDir = folders(node.stateDir).securityGroups;
   const keep = new Set(compiled.groups.map((g) => `${g.name}.sg`));
-  for (const f of await readdir(sgDir)) if (!keep.has(f)) await rm(path.join(sgDir, f), { force: true });
+  for (const f of await readdir(sgDir))
+    if (!keep.has(f)) await rm(path.join(sgDir, f), { force: true });
   for (const g of compiled.groups) await node.writeSecurityGroup(g);
   for (const p of pods) {
     p.pod.securityGroups = compiled.podGroups.get(`${p.model.namespace}/${p.model.name}`) ?? [];
@@ -89,10 +114,17 @@ async function probeMatrix(c: (typeof NetpolCases)[number]): Promise<Mismatch[]>
   const mismatches: Mismatch[] = [];
   await Promise.all(
     pods.map(async (client) => {
-      const targets: { server: ModelPod; probe: ProbeSpec; proto: (typeof Protocols)[number] }[] = [];
+      const targets: { server: ModelPod; probe: ProbeSpec; proto: (typeof Protocols)[number] }[] =
+        [];
       for (const server of pods) {
         if (server === client) continue; // upstream ignores loopback
-        for (const port of Ports) for (const proto of Protocols) targets.push({ server: server.model, proto, probe: { ip: server.model.ip, port, proto: proto === 'TCP' ? 'tcp' : 'udp' } });
+        for (const port of Ports)
+          for (const proto of Protocols)
+            targets.push({
+              server: server.model,
+              proto,
+              probe: { ip: server.model.ip, port, proto: proto === 'TCP' ? 'tcp' : 'udp' },
+            });
       }
       const results = await client.agent.probe(
         targets.map((t) => t.probe),
@@ -107,7 +139,14 @@ async function probeMatrix(c: (typeof NetpolCases)[number]): Promise<Mismatch[]>
         // connection that got through is never retried, so no leak is ever hidden.
         if (expected && !actual) [actual = false] = await client.agent.probe([t.probe], 5000);
         if (actual !== expected) {
-          mismatches.push({ from: `${client.model.namespace}/${client.model.name}`, to: `${t.server.namespace}/${t.server.name}`, port: t.probe.port, proto: t.proto, expected, actual });
+          mismatches.push({
+            from: `${client.model.namespace}/${client.model.name}`,
+            to: `${t.server.namespace}/${t.server.name}`,
+            port: t.probe.port,
+            proto: t.proto,
+            expected,
+            actual,
+          });
         }
       }
     }),
@@ -119,7 +158,11 @@ for (const c of NetpolCases) {
   test.serial(c.name, async (t) => {
     await applyPolicies(c);
     const mismatches = await probeMatrix(c);
-    t.deepEqual(mismatches, [], `${mismatches.length} of ${pods.length * (pods.length - 1) * 4} probes differ from the reference`);
+    t.deepEqual(
+      mismatches,
+      [],
+      `${mismatches.length} of ${pods.length * (pods.length - 1) * 4} probes differ from the reference`,
+    );
     if (mismatches.length === 0) passed++;
   });
 }

@@ -36,14 +36,21 @@ async function ping(from: TestPod, to: TestPod): Promise<boolean> {
   );
 }
 
-async function matrix(title: string, pods: TestPod[], agents: Map<string, PodAgent>): Promise<void> {
+async function matrix(
+  title: string,
+  pods: TestPod[],
+  agents: Map<string, PodAgent>,
+): Promise<void> {
   console.log(`\n${title}  (ping / tcp:80, rows = from)`);
   console.log(['        ', ...pods.map((p) => p.name.padEnd(9))].join(''));
   for (const from of pods) {
     const cells = await Promise.all(
       pods.map(async (to) => {
         if (to === from) return '-'.padEnd(9);
-        const [icmp, [tcp]] = await Promise.all([ping(from, to), agents.get(from.name)?.probe([{ ip: to.ip, port: 80, proto: 'tcp' }], 1000) ?? [false]]);
+        const [icmp, [tcp]] = await Promise.all([
+          ping(from, to),
+          agents.get(from.name)?.probe([{ ip: to.ip, port: 80, proto: 'tcp' }], 1000) ?? [false],
+        ]);
         return `${icmp ? 'ok' : '--'}/${tcp ? 'ok' : '--'}`.padEnd(9);
       }),
     );
@@ -54,9 +61,16 @@ async function matrix(title: string, pods: TestPod[], agents: Map<string, PodAge
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dataplane-demo-'));
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
-  console.log('Starting two nodes (ovsdb-server + ovs-vswitchd + opflex agent + mcast daemon each)...');
+  console.log(
+    'Starting two nodes (ovsdb-server + ovs-vswitchd + opflex agent + mcast daemon each)...',
+  );
   const fabric = await startTwoNodes({ tag: 'dm', prefix: Prefix, dir, log, cleanup });
-  const pods = [await fabric.addPod(0, 'a1', 1), await fabric.addPod(0, 'b1', 2), await fabric.addPod(1, 'a2', 1), await fabric.addPod(1, 'b2', 2)];
+  const pods = [
+    await fabric.addPod(0, 'a1', 1),
+    await fabric.addPod(0, 'b1', 2),
+    await fabric.addPod(1, 'a2', 1),
+    await fabric.addPod(1, 'b2', 2),
+  ];
   const agents = new Map<string, PodAgent>();
   for (const p of pods) {
     const agent = await PodAgent.start(p.netns, path.join(dir, `${p.name}.sock`), p.ip, [80], []);
@@ -67,50 +81,89 @@ async function main(): Promise<void> {
   // Load balancing is client-side: every node gets every service.
   for (const node of fabric.nodes)
     await node.writeService({
-    uuid: 'web',
-    namespace: 'default',
-    name: 'web',
-    frontends: [{ ip: ServiceIP, kind: 'ClusterIP' }],
-    ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 80 }],
-    backends: [a2.ip, b2.ip],
-    sessionAffinity: 'None',
-    affinityTimeoutSeconds: 10800,
+      uuid: 'web',
+      namespace: 'default',
+      name: 'web',
+      frontends: [{ ip: ServiceIP, kind: 'ClusterIP' }],
+      ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 80 }],
+      backends: [a2.ip, b2.ip],
+      sessionAffinity: 'None',
+      affinityTimeoutSeconds: 10800,
     });
   await fabric.settle();
 
   console.log('\nPipeline (table id, name, stage):');
-  for (const t of Tables) console.log(`  ${String(t.id).padStart(2)} ${t.name.padEnd(21)} ${t.stage.padEnd(16)} ${t.purpose}`);
+  for (const t of Tables)
+    console.log(
+      `  ${String(t.id).padStart(2)} ${t.name.padEnd(21)} ${t.stage.padEnd(16)} ${t.purpose}`,
+    );
   for (const node of fabric.nodes) {
-    console.log(`\nNode ${node.opts.name}: ovs dir ${node.ovsDir}, bridge ${node.opts.bridge}, state ${node.stateDir}`);
-    console.log(`  flows installed: ${(await dumpFlows(node.agent.target)).trim().split('\n').length}`);
+    console.log(
+      `\nNode ${node.opts.name}: ovs dir ${node.ovsDir}, bridge ${node.opts.bridge}, state ${node.stateDir}`,
+    );
+    console.log(
+      `  flows installed: ${(await dumpFlows(node.agent.target)).trim().split('\n').length}`,
+    );
   }
   console.log(`\nFlows of n2 for pod a2 (${a2.ip}):`);
   const flows = await dumpFlows(fabric.nodes[1].agent.target);
-  for (const line of flows.split('\n').filter((l) => l.includes(a2.ip) || l.includes(`in_port=${a2.hostIf}`))) console.log(`  ${line.trim().replace(/cookie=0x[0-9a-f]+, /, '')}`);
+  for (const line of flows
+    .split('\n')
+    .filter((l) => l.includes(a2.ip) || l.includes(`in_port=${a2.hostIf}`)))
+    console.log(`  ${line.trim().replace(/cookie=0x[0-9a-f]+, /, '')}`);
 
   await matrix('Before policy', pods, agents);
 
   // NetworkPolicy: pods labelled app=a only accept TCP 80 from pods labelled role=client (b1).
   const k8sPods = pods.map((p) => ({
-    metadata: { namespace: 'default', name: p.name, labels: { app: p.name.slice(0, 1), ...(p === b1 ? { role: 'client' } : {}) } },
+    metadata: {
+      namespace: 'default',
+      name: p.name,
+      labels: { app: p.name.slice(0, 1), ...(p === b1 ? { role: 'client' } : {}) },
+    },
     status: { podIP: p.ip },
   }));
   const compiled = compileNetworkPolicies({
     pods: k8sPods,
     namespaces: [{ metadata: { name: 'default' } }],
-    policies: [{ metadata: { namespace: 'default', name: 'a-from-clients' }, spec: { podSelector: { matchLabels: { app: 'a' } }, ingress: [{ _from: [{ podSelector: { matchLabels: { role: 'client' } } }], ports: [{ port: 80 }] }] } }],
+    policies: [
+      {
+        metadata: { namespace: 'default', name: 'a-from-clients' },
+        spec: {
+          podSelector: { matchLabels: { app: 'a' } },
+          ingress: [
+            {
+              _from: [{ podSelector: { matchLabels: { role: 'client' } } }],
+              ports: [{ port: 80 }],
+            },
+          ],
+        },
+      },
+    ],
   });
-  for (const node of fabric.nodes) for (const g of compiled.groups) await node.writeSecurityGroup(g);
+  for (const node of fabric.nodes)
+    for (const g of compiled.groups) await node.writeSecurityGroup(g);
   for (const [i, p] of pods.entries()) {
     p.securityGroups = compiled.podGroups.get(`default/${p.name}`) ?? [];
     await fabric.nodes[i < 2 ? 0 : 1].writeEndpoint(p);
   }
   await fabric.settle();
-  await matrix("After NetworkPolicy 'a-from-clients' (app=a accepts TCP 80 from role=client only)", pods, agents);
+  await matrix(
+    "After NetworkPolicy 'a-from-clients' (app=a accepts TCP 80 from role=client only)",
+    pods,
+    agents,
+  );
 
-  const viaService = await agents.get('b1')?.probe(Array.from({ length: 6 }, () => ({ ip: ServiceIP, port: 80, proto: 'tcp' as const })), 2000);
-  console.log(`\nService ${ServiceIP}:80 (backends a2, b2 on n2) from b1 on n1: ${viaService?.filter(Boolean).length}/6 connections succeeded`);
-  console.log(`a1's ARP table (learned across the fabric):\n${(await inNetns(a1.netns, 'ip', ['neigh'])).trim()}`);
+  const viaService = await agents.get('b1')?.probe(
+    Array.from({ length: 6 }, () => ({ ip: ServiceIP, port: 80, proto: 'tcp' as const })),
+    2000,
+  );
+  console.log(
+    `\nService ${ServiceIP}:80 (backends a2, b2 on n2) from b1 on n1: ${viaService?.filter(Boolean).length}/6 connections succeeded`,
+  );
+  console.log(
+    `a1's ARP table (learned across the fabric):\n${(await inNetns(a1.netns, 'ip', ['neigh'])).trim()}`,
+  );
 
   if (hold) {
     console.log('\nHolding; Ctrl-C tears everything down.');

@@ -5,14 +5,19 @@ import { WebService, defaultModel } from './testkit/fixtures.ts';
 
 const rendered = renderPipeline(defaultModel({ services: [WebService] }));
 const desired = desiredState('opflex', rendered.flows, rendered.groups);
-const installedAs = (d: typeof desired): InstalledState => ({ cookies: new Set(d.flows.keys()), groups: new Map(d.groups) });
+const installedAs = (d: typeof desired): InstalledState => ({
+  cookies: new Set(d.flows.keys()),
+  groups: new Map(d.groups),
+});
 
 test('installing onto an empty switch adds groups before flows', (t) => {
   const plan = planBundle(desired, { cookies: new Set(), groups: new Map() });
   t.is(plan.flowAdds, rendered.flows.length);
   t.is(plan.groupWrites, rendered.groups.length);
   t.true(plan.lines[0]?.startsWith('group add_or_mod group_id='));
-  t.true(plan.lines.slice(rendered.groups.length).every((l) => l.startsWith('flow add cookie=0xa')));
+  t.true(
+    plan.lines.slice(rendered.groups.length).every((l) => l.startsWith('flow add cookie=0xa')),
+  );
 });
 
 test('installing the same state twice is idempotent: the second bundle is empty', (t) => {
@@ -21,16 +26,26 @@ test('installing the same state twice is idempotent: the second bundle is empty'
 
 test('re-rendering the same model yields the same cookies (agent restarts change nothing)', (t) => {
   const again = renderPipeline(defaultModel({ services: [WebService] }));
-  t.deepEqual([...desiredState('opflex', again.flows, again.groups).flows.keys()], [...desired.flows.keys()]);
+  t.deepEqual(
+    [...desiredState('opflex', again.flows, again.groups).flows.keys()],
+    [...desired.flows.keys()],
+  );
 });
 
 test('a changed flow is a delete of the old cookie and an add of the new one, in that order', (t) => {
   const first = rendered.flows.find((f) => f.actions !== 'drop');
   if (!first) throw new Error('no flows');
   const changed = { ...first, actions: 'drop' };
-  const next = desiredState('opflex', rendered.flows.map((f) => (f === first ? changed : f)), rendered.groups);
+  const next = desiredState(
+    'opflex',
+    rendered.flows.map((f) => (f === first ? changed : f)),
+    rendered.groups,
+  );
   const plan = planBundle(next, installedAs(desired));
-  t.deepEqual(plan.lines, [`flow delete cookie=0x${flowCookie('opflex', first).toString(16)}/-1`, `flow add ${next.flows.get(flowCookie('opflex', changed))}`]);
+  t.deepEqual(plan.lines, [
+    `flow delete cookie=0x${flowCookie('opflex', first).toString(16)}/-1`,
+    `flow add ${next.flows.get(flowCookie('opflex', changed))}`,
+  ]);
 });
 
 test('a removed service deletes its group after its flows; unknown group text is rewritten', (t) => {
@@ -38,12 +53,21 @@ test('a removed service deletes its group after its flows; unknown group text is
   const plan = planBundle(desiredState('opflex', none.flows, none.groups), installedAs(desired));
   t.is(plan.groupDeletes, 1);
   t.true(plan.lines.at(-1)?.startsWith('group delete group_id='));
-  const afterRestart: InstalledState = { cookies: new Set(desired.flows.keys()), groups: new Map([...desired.groups.keys()].map((id) => [id, undefined])) };
+  const afterRestart: InstalledState = {
+    cookies: new Set(desired.flows.keys()),
+    groups: new Map([...desired.groups.keys()].map((id) => [id, undefined])),
+  };
   t.is(planBundle(desired, afterRestart).groupWrites, desired.groups.size);
 });
 
 test('cookies carry owner and feature in the top 16 bits', (t) => {
-  const c = flowCookie('mcast', { table: 'Flood', priority: 0, match: '', actions: 'drop', feature: 'Canary' });
+  const c = flowCookie('mcast', {
+    table: 'Flood',
+    priority: 0,
+    match: '',
+    actions: 'drop',
+    feature: 'Canary',
+  });
   t.is(c >> 56n, 0x0bn);
   t.is((c >> 48n) & 0xffn, 0x0fn);
 });

@@ -32,7 +32,9 @@ export const SecurityGroupFileSuffix = '.sg';
 
 const ipAddress = z.union([z.ipv4(), z.ipv6()]);
 const cidr = z.union([z.cidrv4(), z.cidrv6()]);
-const macAddress = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'lower-case MAC aa:bb:cc:dd:ee:ff');
+const macAddress = z
+  .string()
+  .regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'lower-case MAC aa:bb:cc:dd:ee:ff');
 const protocol = z.enum(['TCP', 'UDP', 'SCTP']);
 
 export const EndpointGroupRef = z.object({
@@ -98,11 +100,17 @@ export const ServiceBackend = z.object({
 export type ServiceBackend = z.infer<typeof ServiceBackend>;
 
 /** The backend's port for one service port. */
-export function backendPort(backend: string | ServiceBackend, port: { name: string; targetPort: number }): number {
-  return typeof backend === 'string' ? port.targetPort : (backend.targetPorts[port.name] ?? port.targetPort);
+export function backendPort(
+  backend: string | ServiceBackend,
+  port: { name: string; targetPort: number },
+): number {
+  return typeof backend === 'string'
+    ? port.targetPort
+    : (backend.targetPorts[port.name] ?? port.targetPort);
 }
 
-export const backendIp = (backend: string | ServiceBackend): string => (typeof backend === 'string' ? backend : backend.ip);
+export const backendIp = (backend: string | ServiceBackend): string =>
+  typeof backend === 'string' ? backend : backend.ip;
 
 export const ServiceFile = z.object({
   uuid: z.string().min(1),

@@ -9,7 +9,14 @@
  */
 import type { Logger } from 'pino';
 import { type OfTarget, bundle, dumpCookies, dumpGroupIds } from '../openvswitch/ofctl.ts';
-import { type BundlePlan, type DesiredState, type InstalledState, OwnerMask, ownerCookie, planBundle } from './diff.ts';
+import {
+  type BundlePlan,
+  type DesiredState,
+  type InstalledState,
+  OwnerMask,
+  ownerCookie,
+  planBundle,
+} from './diff.ts';
 import type { CookieOwner } from './pipeline.ts';
 
 export interface InstallResult extends Omit<BundlePlan, 'lines'> {
@@ -46,14 +53,19 @@ export class Installer {
     this.cache = { cookies: new Set(desired.flows.keys()), groups: new Map(desired.groups) };
     const { lines: _lines, ...counts } = plan;
     const result = { ...counts, resynced, ms: Math.round(performance.now() - started) };
-    if (plan.lines.length > 0) this.log.info({ bridge: this.target.bridge, owner: this.owner, ...result }, 'Installed flow bundle');
+    if (plan.lines.length > 0)
+      this.log.info(
+        { bridge: this.target.bridge, owner: this.owner, ...result },
+        'Installed flow bundle',
+      );
     return result;
   }
 
   private async readInstalled(): Promise<InstalledState> {
     const cookies = new Set(await dumpCookies(this.target, ownerCookie(this.owner), OwnerMask));
     const groups = new Map<number, string | undefined>();
-    for (const id of await dumpGroupIds(this.target)) if (this.ownsGroup(id)) groups.set(id, undefined);
+    for (const id of await dumpGroupIds(this.target))
+      if (this.ownsGroup(id)) groups.set(id, undefined);
     return { cookies, groups };
   }
 }

@@ -11,7 +11,8 @@ const cases: [string, string[], string[]][] = [
   ['0.0.0.0/0', ['128.0.0.0/1'], ['0.0.0.0/1']],
 ];
 for (const [cidr, except, expected] of cases) {
-  test(`${cidr} except [${except.join(', ')}]`, (t) => t.deepEqual(subtractCidrs(cidr, except), expected));
+  test(`${cidr} except [${except.join(', ')}]`, (t) =>
+    t.deepEqual(subtractCidrs(cidr, except), expected));
 }
 
 const ipArb = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join('.'));
@@ -30,12 +31,16 @@ test('property: an address is in cidr minus excepts exactly when it is in cidr a
 
 test('property: the masks of a port range cover exactly the range, without overlap', (t) => {
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 65535 }), fc.integer({ min: 0, max: 3000 }), (from, span) => {
-      const to = Math.min(65535, from + span);
-      const ranges = portRangeMasks(from, to).map(portsOfMask);
-      const covered = ranges.reduce((n, [a, b]) => n + (b - a + 1), 0);
-      return covered === to - from + 1 && ranges.every(([a, b]) => a >= from && b <= to);
-    }),
+    fc.property(
+      fc.integer({ min: 1, max: 65535 }),
+      fc.integer({ min: 0, max: 3000 }),
+      (from, span) => {
+        const to = Math.min(65535, from + span);
+        const ranges = portRangeMasks(from, to).map(portsOfMask);
+        const covered = ranges.reduce((n, [a, b]) => n + (b - a + 1), 0);
+        return covered === to - from + 1 && ranges.every(([a, b]) => a >= from && b <= to);
+      },
+    ),
   );
   t.is(parseCidr4('10.1.2.3/8').addr, 10 * 2 ** 24);
 });

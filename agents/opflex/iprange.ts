@@ -14,13 +14,18 @@ const ipv4Cidr = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/;
 /** Dotted-quad IPv4 address or CIDR (no ipaddr.js here: this is on the compile hot path). */
 export function isIPv4Cidr(cidr: string): boolean {
   const m = ipv4Cidr.exec(cidr);
-  return !!m && m.slice(1, 5).every((o) => Number(o) <= 255) && (m[5] === undefined || Number(m[5]) <= 32);
+  return (
+    !!m &&
+    m.slice(1, 5).every((o) => Number(o) <= 255) &&
+    (m[5] === undefined || Number(m[5]) <= 32)
+  );
 }
 
 export function parseCidr4(cidr: string): Prefix4 {
   const m = ipv4Cidr.exec(cidr);
   if (!m) throw new Error(`not an IPv4 CIDR: ${cidr}`);
-  const raw = ((Number(m[1]) << 24) >>> 0) + (Number(m[2]) << 16) + (Number(m[3]) << 8) + Number(m[4]);
+  const raw =
+    ((Number(m[1]) << 24) >>> 0) + (Number(m[2]) << 16) + (Number(m[3]) << 8) + Number(m[4]);
   const len = m[5] === undefined ? 32 : Number(m[5]);
   return { addr: maskAddr(raw, len), len };
 }
@@ -82,7 +87,11 @@ export function portRangeMasks(from: number, to: number): string[] {
     // Grow the block while it stays aligned and inside the range.
     while (size < 0x10000 && start % (size * 2) === 0 && start + size * 2 - 1 <= to) size *= 2;
     const mask = (0xffff & ~(size - 1)) >>> 0;
-    out.push(mask === 0xffff ? `0x${start.toString(16)}` : `0x${start.toString(16)}/0x${mask.toString(16)}`);
+    out.push(
+      mask === 0xffff
+        ? `0x${start.toString(16)}`
+        : `0x${start.toString(16)}/0x${mask.toString(16)}`,
+    );
     start += size;
   }
   return out;

@@ -13,14 +13,21 @@ import pino from 'pino';
 import { OpflexAgent } from './agent.ts';
 import { AgentFileConfig } from './main-config.ts';
 
-
 const { values } = parseArgs({ options: { config: { type: 'string' } } });
 if (!values.config) {
   process.stderr.write('usage: main.ts --config agent.json\n');
   process.exit(2);
 }
-const { stateDir, ovsRundir, bridge, ...config } = AgentFileConfig.parse(JSON.parse(await readFile(values.config, 'utf8')));
-const agent = new OpflexAgent({ config, stateDir, ovsRundir, bridge, log: pino({ level: process.env.LOG_LEVEL ?? 'info' }) });
+const { stateDir, ovsRundir, bridge, ...config } = AgentFileConfig.parse(
+  JSON.parse(await readFile(values.config, 'utf8')),
+);
+const agent = new OpflexAgent({
+  config,
+  stateDir,
+  ovsRundir,
+  bridge,
+  log: pino({ level: process.env.LOG_LEVEL ?? 'info' }),
+});
 await agent.start();
 const shutdown = (): void => {
   void agent.stop().then(() => process.exit(0));

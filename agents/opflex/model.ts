@@ -19,7 +19,9 @@ export const DataplaneConfig = z.object({
   nodeIPs: z.array(z.ipv4()).default([]),
   hairpinIP: z.ipv4().default(DefaultHairpinIP),
   /** Links of the (simulated) fabric toward other nodes and the pod subnets behind each. */
-  fabricLinks: z.array(z.object({ node: z.string(), port: z.string(), subnets: z.array(z.cidrv4()) })).default([]),
+  fabricLinks: z
+    .array(z.object({ node: z.string(), port: z.string(), subnets: z.array(z.cidrv4()) }))
+    .default([]),
   /** Bridge domain -> VLAN used on fabric links; unnamed domains get a stable hash. */
   bridgeDomainVlans: z.record(z.string(), z.number().int().min(1).max(4094)).default({}),
 });
@@ -77,7 +79,11 @@ const isIPv4 = (ip: string): boolean => isIPv4Cidr(ip);
  * Endpoints whose interface has no ofport yet are left out; they appear on
  * the next render after OVSDB reports the port.
  */
-export function buildModel(config: DataplaneConfig, files: FileSet, ofports: ReadonlyMap<string, number>): Model {
+export function buildModel(
+  config: DataplaneConfig,
+  files: FileSet,
+  ofports: ReadonlyMap<string, number>,
+): Model {
   const endpoints: LocalEndpoint[] = [];
   for (const ep of [...files.endpoints].sort((a, b) => a.uuid.localeCompare(b.uuid))) {
     const ofport = ofports.get(ep.interfaceName);
@@ -112,7 +118,11 @@ export function buildModel(config: DataplaneConfig, files: FileSet, ofports: Rea
  * collision in sorted key order, so the same key set always yields the same
  * ids (an agent restart re-renders identical flows and changes nothing).
  */
-export function allocateIds(keys: Iterable<string>, base: number, size: number): Map<string, number> {
+export function allocateIds(
+  keys: Iterable<string>,
+  base: number,
+  size: number,
+): Map<string, number> {
   const out = new Map<string, number>();
   const used = new Set<number>();
   for (const key of [...new Set(keys)].sort()) {

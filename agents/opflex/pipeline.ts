@@ -23,14 +23,20 @@
  */
 
 export const Stages = [
-  ['Classifier', 'Tag a packet with where it came from (pod, gateway, fabric link) and its bridge domain.'],
+  [
+    'Classifier',
+    'Tag a packet with where it came from (pod, gateway, fabric link) and its bridge domain.',
+  ],
   ['Validation', 'Drop packets whose source IP/MAC does not belong to the pod port (spoof guard).'],
   ['Arp', 'Answer ARP for the gateway and local pods; forward or flood the rest.'],
   ['Conntrack', 'Undo hairpin SNAT, run conntrack with NAT, drop invalid packets.'],
   ['PreRouting', 'Pick a service backend (session affinity, select group) and DNAT to it.'],
   ['EgressSecurity', 'Security group egress rules of the source pod, then its default deny.'],
   ['Routing', 'Choose the output port by destination address; rewrite MACs.'],
-  ['IngressSecurity', 'Security group ingress rules of the destination pod, then its default deny.'],
+  [
+    'IngressSecurity',
+    'Security group ingress rules of the destination pod, then its default deny.',
+  ],
   ['Commit', 'Commit new connections to conntrack; SNAT hairpin service traffic.'],
   ['Output', 'Send the packet to the chosen port (tagging fabric traffic with its bridge domain).'],
 ] as const;
@@ -68,7 +74,12 @@ export interface Table {
   id: number;
 }
 
-export const Tables: readonly Table[] = tableList.map(([name, stage, purpose], id) => ({ name, stage, purpose, id }));
+export const Tables: readonly Table[] = tableList.map(([name, stage, purpose], id) => ({
+  name,
+  stage,
+  purpose,
+  id,
+}));
 
 const byName = new Map<string, Table>(Tables.map((t) => [t.name, t]));
 
@@ -123,7 +134,9 @@ export const resubmit = (t: TableName): string => `resubmit(,@${t})`;
 const tableRef = /@([A-Za-z0-9]+)/g;
 
 export function resolveTables(text: string, mode: 'id' | 'name'): string {
-  return text.replace(tableRef, (_m, name: string) => (mode === 'id' ? String(tableId(name as TableName)) : name));
+  return text.replace(tableRef, (_m, name: string) =>
+    mode === 'id' ? String(tableId(name as TableName)) : name,
+  );
 }
 
 /** The line tests compare: close to `ovs-ofctl --names dump-flows` output, without cookie and stats. */
@@ -152,5 +165,6 @@ export function groupSpec(g: Group): string {
 export const ServiceGroupBase = 0x10000;
 /** Flood groups of the mcast daemon: FloodGroupBase + 2*vlan (+1 for the local-only variant). */
 export const FloodGroupBase = 0x100000;
-export const isServiceGroup = (id: number): boolean => id >= ServiceGroupBase && id < FloodGroupBase;
+export const isServiceGroup = (id: number): boolean =>
+  id >= ServiceGroupBase && id < FloodGroupBase;
 export const isFloodGroup = (id: number): boolean => id >= FloodGroupBase;

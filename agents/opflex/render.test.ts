@@ -12,8 +12,15 @@ import { securityGroupFlows } from './stages/securitygroup.ts';
 import { serviceFlowsAndGroups } from './stages/service.ts';
 import { PodA, WebService, defaultModel, withGroups } from './testkit/fixtures.ts';
 
-const lines = (flows: Flow[], filter?: (line: string) => boolean): string[] => flows.map(describeFlow).filter(filter ?? (() => true)).sort();
-const ofPod1 = (l: string): boolean => /in_port=1\b|reg1=0x1\b|nw_dst=10\.1\.0\.11|dl_dst=0a:58:0a:00:00:01|arp_tpa=10\.1\.0\.11|nw_src=10\.1\.0\.11/.test(l);
+const lines = (flows: Flow[], filter?: (line: string) => boolean): string[] =>
+  flows
+    .map(describeFlow)
+    .filter(filter ?? (() => true))
+    .sort();
+const ofPod1 = (l: string): boolean =>
+  /in_port=1\b|reg1=0x1\b|nw_dst=10\.1\.0\.11|dl_dst=0a:58:0a:00:00:01|arp_tpa=10\.1\.0\.11|nw_src=10\.1\.0\.11/.test(
+    l,
+  );
 
 test('tables are numbered in declaration order and stages never go backwards', (t) => {
   t.deepEqual(
@@ -25,10 +32,15 @@ test('tables are numbered in declaration order and stages never go backwards', (
 });
 
 test('every goto_table points forward', (t) => {
-  const m = withGroups(defaultModel({ services: [WebService] }), [{ name: 'g', isolates: ['ingress'], rules: [{ direction: 'ingress', ports: [] }] }], { a: ['g'] });
+  const m = withGroups(
+    defaultModel({ services: [WebService] }),
+    [{ name: 'g', isolates: ['ingress'], rules: [{ direction: 'ingress', ports: [] }] }],
+    { a: ['g'] },
+  );
   const ids = new Map(Tables.map((tb) => [tb.name, tb.id]));
   for (const f of renderPipeline(m).flows) {
-    for (const [, target] of f.actions.matchAll(/goto_table:@(\w+)/g)) t.true((ids.get(target as never) ?? -1) > (ids.get(f.table) ?? 99), describeFlow(f));
+    for (const [, target] of f.actions.matchAll(/goto_table:@(\w+)/g))
+      t.true((ids.get(target as never) ?? -1) > (ids.get(f.table) ?? 99), describeFlow(f));
   }
 });
 
@@ -41,14 +53,17 @@ test('Classifier and SpoofGuard for a pod', (t) => {
 });
 
 test('Classifier for the gateway and the fabric link; spoof guard drops the rest of pod traffic', (t) => {
-  t.deepEqual(lines(classifierFlows(defaultModel()), (l) => !ofPod1(l) && !/in_port=2\b/.test(l)), [
-    'table=Classifier, priority=200,in_port=10 actions=load:0x2->NXM_NX_REG0[0..3],goto_table:SpoofGuard',
-    'table=Classifier, priority=200,in_port=20 actions=load:0x3->NXM_NX_REG0[0..3],goto_table:SpoofGuard',
-    'table=Classifier, priority=210,in_port=20,vlan_tci=0x1000/0x1000 actions=move:NXM_OF_VLAN_TCI[0..11]->NXM_NX_REG2[0..11],pop_vlan,load:0x3->NXM_NX_REG0[0..3],goto_table:SpoofGuard',
-    'table=SpoofGuard, priority=100,reg0=0x1/0xf actions=drop',
-    'table=SpoofGuard, priority=50,arp actions=goto_table:ARPResponder',
-    'table=SpoofGuard, priority=50,ip actions=goto_table:UnSNAT',
-  ]);
+  t.deepEqual(
+    lines(classifierFlows(defaultModel()), (l) => !ofPod1(l) && !/in_port=2\b/.test(l)),
+    [
+      'table=Classifier, priority=200,in_port=10 actions=load:0x2->NXM_NX_REG0[0..3],goto_table:SpoofGuard',
+      'table=Classifier, priority=200,in_port=20 actions=load:0x3->NXM_NX_REG0[0..3],goto_table:SpoofGuard',
+      'table=Classifier, priority=210,in_port=20,vlan_tci=0x1000/0x1000 actions=move:NXM_OF_VLAN_TCI[0..11]->NXM_NX_REG2[0..11],pop_vlan,load:0x3->NXM_NX_REG0[0..3],goto_table:SpoofGuard',
+      'table=SpoofGuard, priority=100,reg0=0x1/0xf actions=drop',
+      'table=SpoofGuard, priority=50,arp actions=goto_table:ARPResponder',
+      'table=SpoofGuard, priority=50,ip actions=goto_table:UnSNAT',
+    ],
+  );
 });
 
 test('ARP: gateway and local pods answered, broadcasts flooded, unicast by MAC or remote subnet', (t) => {
@@ -86,41 +101,71 @@ test('security group: a rule with remotes and ports becomes one 3-clause conjunc
       {
         name: 'web',
         isolates: ['ingress'],
-        rules: [{ direction: 'ingress', protocol: 'TCP', ports: [{ from: 80, to: 81 }], remotes: [{ cidr: '10.0.0.0/30', except: ['10.0.0.1/32'] }] }],
+        rules: [
+          {
+            direction: 'ingress',
+            protocol: 'TCP',
+            ports: [{ from: 80, to: 81 }],
+            remotes: [{ cidr: '10.0.0.0/30', except: ['10.0.0.1/32'] }],
+          },
+        ],
       },
     ],
     { a: ['web'] },
   );
   const flows = securityGroupFlows(m);
   const conj = /conjunction\((\d+),/.exec(flows.map(describeFlow).join('\n'))?.[1] ?? '?';
-  t.deepEqual(lines(flows, (l) => l.includes('IngressRule') || l.includes('IngressDefault')), [
-    `table=IngressDefault, priority=0 actions=goto_table:ConntrackCommit`,
-    `table=IngressDefault, priority=200,ip,reg1=0x1 actions=drop`,
-    `table=IngressRule, priority=0 actions=goto_table:IngressDefault`,
-    `table=IngressRule, priority=200,conj_id=${conj},ip actions=goto_table:ConntrackCommit`,
-    `table=IngressRule, priority=200,ip,nw_src=10.0.0.0 actions=conjunction(${conj},2/3)`,
-    `table=IngressRule, priority=200,ip,nw_src=10.0.0.2/31 actions=conjunction(${conj},2/3)`,
-    `table=IngressRule, priority=200,ip,reg1=0x1 actions=conjunction(${conj},1/3)`,
-    `table=IngressRule, priority=200,tcp,tp_dst=0x50/0xfffe actions=conjunction(${conj},3/3)`,
-    'table=IngressRule, priority=210,ct_state=-new+trk,ip actions=goto_table:ConntrackCommit',
-    'table=IngressRule, priority=210,ip,reg0=0x2/0xf actions=goto_table:ConntrackCommit',
-  ]);
+  t.deepEqual(
+    lines(flows, (l) => l.includes('IngressRule') || l.includes('IngressDefault')),
+    [
+      `table=IngressDefault, priority=0 actions=goto_table:ConntrackCommit`,
+      `table=IngressDefault, priority=200,ip,reg1=0x1 actions=drop`,
+      `table=IngressRule, priority=0 actions=goto_table:IngressDefault`,
+      `table=IngressRule, priority=200,conj_id=${conj},ip actions=goto_table:ConntrackCommit`,
+      `table=IngressRule, priority=200,ip,nw_src=10.0.0.0 actions=conjunction(${conj},2/3)`,
+      `table=IngressRule, priority=200,ip,nw_src=10.0.0.2/31 actions=conjunction(${conj},2/3)`,
+      `table=IngressRule, priority=200,ip,reg1=0x1 actions=conjunction(${conj},1/3)`,
+      `table=IngressRule, priority=200,tcp,tp_dst=0x50/0xfffe actions=conjunction(${conj},3/3)`,
+      'table=IngressRule, priority=210,ct_state=-new+trk,ip actions=goto_table:ConntrackCommit',
+      'table=IngressRule, priority=210,ip,reg0=0x2/0xf actions=goto_table:ConntrackCommit',
+    ],
+  );
 });
 
 test('security group: an allow-all egress rule is a direct flow; only isolated directions get a default deny', (t) => {
-  const m = withGroups(defaultModel(), [{ name: 'out', isolates: ['egress'], rules: [{ direction: 'egress', ports: [] }] }], { b: ['out'] });
-  t.deepEqual(lines(securityGroupFlows(m), (l) => /in_port=|reg1=0x/.test(l)), [
-    'table=EgressDefault, priority=200,ip,in_port=2 actions=drop',
-    'table=EgressRule, priority=201,ip,in_port=2 actions=goto_table:L3Forwarding',
-  ]);
+  const m = withGroups(
+    defaultModel(),
+    [{ name: 'out', isolates: ['egress'], rules: [{ direction: 'egress', ports: [] }] }],
+    { b: ['out'] },
+  );
+  t.deepEqual(
+    lines(securityGroupFlows(m), (l) => /in_port=|reg1=0x/.test(l)),
+    [
+      'table=EgressDefault, priority=200,ip,in_port=2 actions=drop',
+      'table=EgressRule, priority=201,ip,in_port=2 actions=goto_table:L3Forwarding',
+    ],
+  );
 });
 
 test('security group: shared clause matches carry every rule’s conjunction on one flow', (t) => {
-  const rule = { direction: 'ingress' as const, protocol: 'TCP' as const, ports: [{ from: 80, to: 80 }], remotes: [{ cidr: '10.9.0.0/16', except: [] }] };
-  const m = withGroups(defaultModel(), [
-    { name: 'g1', isolates: ['ingress'], rules: [rule] },
-    { name: 'g2', isolates: ['ingress'], rules: [{ ...rule, remotes: [{ cidr: '10.8.0.0/16', except: [] }] }] },
-  ], { a: ['g1', 'g2'] });
+  const rule = {
+    direction: 'ingress' as const,
+    protocol: 'TCP' as const,
+    ports: [{ from: 80, to: 80 }],
+    remotes: [{ cidr: '10.9.0.0/16', except: [] }],
+  };
+  const m = withGroups(
+    defaultModel(),
+    [
+      { name: 'g1', isolates: ['ingress'], rules: [rule] },
+      {
+        name: 'g2',
+        isolates: ['ingress'],
+        rules: [{ ...rule, remotes: [{ cidr: '10.8.0.0/16', except: [] }] }],
+      },
+    ],
+    { a: ['g1', 'g2'] },
+  );
   const portFlows = lines(securityGroupFlows(m), (l) => l.includes('tp_dst=0x50'));
   t.is(portFlows.length, 1);
   t.regex(portFlows[0] ?? '', /actions=conjunction\(\d+,3\/3\),conjunction\(\d+,3\/3\)$/);
@@ -128,10 +173,13 @@ test('security group: shared clause matches carry every rule’s conjunction on 
 
 test('security group: a referenced group that has no file yet isolates both directions (fail closed)', (t) => {
   const m = withGroups(defaultModel(), [], { a: ['missing'] });
-  t.deepEqual(lines(securityGroupFlows(m), (l) => l.includes('drop')), [
-    'table=EgressDefault, priority=200,ip,in_port=1 actions=drop',
-    'table=IngressDefault, priority=200,ip,reg1=0x1 actions=drop',
-  ]);
+  t.deepEqual(
+    lines(securityGroupFlows(m), (l) => l.includes('drop')),
+    [
+      'table=EgressDefault, priority=200,ip,in_port=1 actions=drop',
+      'table=IngressDefault, priority=200,ip,reg1=0x1 actions=drop',
+    ],
+  );
 });
 
 test('service: a select group per port, per-backend target ports, DNAT per backend', (t) => {
@@ -142,25 +190,57 @@ test('service: a select group per port, per-backend target ports, DNAT per backe
     describeGroup(g ?? { id: 0, spec: '' }),
     `group_id=${g?.id},type=select,bucket=bucket_id:0,weight:100,actions=load:0xa01000b->NXM_NX_REG3[0..31],load:0x1f90->NXM_NX_REG4[0..15],resubmit(,EndpointDNAT),bucket=bucket_id:1,weight:100,actions=load:0xa01000c->NXM_NX_REG3[0..31],load:0x2382->NXM_NX_REG4[0..15],resubmit(,EndpointDNAT)`,
   );
-  t.deepEqual(lines(flows, (l) => /ServiceLB, priority=200|EndpointDNAT, priority=200/.test(l)), [
-    'table=EndpointDNAT, priority=200,tcp,reg3=0xa01000b,reg4=0x1f90/0xffff actions=ct(commit,table=EgressRule,zone=65520,nat(dst=10.1.0.11:8080),exec(set_field:0x1/0x1->ct_mark))',
-    'table=EndpointDNAT, priority=200,tcp,reg3=0xa01000c,reg4=0x2382/0xffff actions=ct(commit,table=EgressRule,zone=65520,nat(dst=10.1.0.12:9090),exec(set_field:0x1/0x1->ct_mark))',
-    `table=ServiceLB, priority=200,tcp,reg4=0x10000/0x30000,nw_dst=10.96.0.10,tp_dst=80 actions=group:${g?.id}`,
-  ]);
+  t.deepEqual(
+    lines(flows, (l) => /ServiceLB, priority=200|EndpointDNAT, priority=200/.test(l)),
+    [
+      'table=EndpointDNAT, priority=200,tcp,reg3=0xa01000b,reg4=0x1f90/0xffff actions=ct(commit,table=EgressRule,zone=65520,nat(dst=10.1.0.11:8080),exec(set_field:0x1/0x1->ct_mark))',
+      'table=EndpointDNAT, priority=200,tcp,reg3=0xa01000c,reg4=0x2382/0xffff actions=ct(commit,table=EgressRule,zone=65520,nat(dst=10.1.0.12:9090),exec(set_field:0x1/0x1->ct_mark))',
+      `table=ServiceLB, priority=200,tcp,reg4=0x10000/0x30000,nw_dst=10.96.0.10,tp_dst=80 actions=group:${g?.id}`,
+    ],
+  );
 });
 
 test('service: NodePort matches every node IP; ClientIP affinity adds the learn and selected flows', (t) => {
-  const svc = { ...WebService, sessionAffinity: 'ClientIP' as const, affinityTimeoutSeconds: 30, ports: [{ name: 'http', protocol: 'TCP' as const, port: 80, targetPort: 8080, nodePort: 30080 }] };
+  const svc = {
+    ...WebService,
+    sessionAffinity: 'ClientIP' as const,
+    affinityTimeoutSeconds: 30,
+    ports: [
+      { name: 'http', protocol: 'TCP' as const, port: 80, targetPort: 8080, nodePort: 30080 },
+    ],
+  };
   const { flows, groups } = serviceFlowsAndGroups(defaultModel({ services: [svc] }));
-  const lb = lines(flows, (l) => l.includes('ServiceLB, priority=1') || l.includes('ServiceLB, priority=2'));
+  const lb = lines(
+    flows,
+    (l) => l.includes('ServiceLB, priority=1') || l.includes('ServiceLB, priority=2'),
+  );
   t.true(lb.some((l) => l.includes('nw_dst=192.168.0.10,tp_dst=30080 actions=group:')));
-  t.true(lb.some((l) => l.includes('reg4=0x20000/0x30000,nw_dst=10.96.0.10,tp_dst=80 actions=goto_table:EndpointDNAT')));
-  t.true(lb.some((l) => /reg4=0x30000\/0x30000,nw_dst=10\.96\.0\.10,tp_dst=80 actions=learn\(table=SessionAffinity,idle_timeout=30,.*NXM_OF_IP_SRC\[\].*\),goto_table:EndpointDNAT/.test(l)));
-  t.regex(describeGroup(groups[0] ?? { id: 0, spec: '' }), /load:0x3->NXM_NX_REG4\[16\.\.17\],resubmit\(,ServiceLB\)/);
+  t.true(
+    lb.some((l) =>
+      l.includes(
+        'reg4=0x20000/0x30000,nw_dst=10.96.0.10,tp_dst=80 actions=goto_table:EndpointDNAT',
+      ),
+    ),
+  );
+  t.true(
+    lb.some((l) =>
+      /reg4=0x30000\/0x30000,nw_dst=10\.96\.0\.10,tp_dst=80 actions=learn\(table=SessionAffinity,idle_timeout=30,.*NXM_OF_IP_SRC\[\].*\),goto_table:EndpointDNAT/.test(
+        l,
+      ),
+    ),
+  );
+  t.regex(
+    describeGroup(groups[0] ?? { id: 0, spec: '' }),
+    /load:0x3->NXM_NX_REG4\[16\.\.17\],resubmit\(,ServiceLB\)/,
+  );
 });
 
 test('render: no two flows share table, priority and match', (t) => {
-  const m = withGroups(defaultModel({ services: [WebService] }), [{ name: 'g', isolates: ['ingress', 'egress'], rules: [] }], { a: ['g'], b: ['g'] });
+  const m = withGroups(
+    defaultModel({ services: [WebService] }),
+    [{ name: 'g', isolates: ['ingress', 'egress'], rules: [] }],
+    { a: ['g'], b: ['g'] },
+  );
   const r = renderPipeline(m);
   t.deepEqual(r.conflicts, []);
   const keys = r.flows.map((f) => `${f.table}|${f.priority}|${f.match}`);

@@ -26,10 +26,18 @@ const HairpinSource = '169.254.169.252';
 const cleanup = new Cleanup();
 const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
 let node: TestNode;
-const agents: Record<'client' | 'b1' | 'b2', PodAgent> = {} as Record<'client' | 'b1' | 'b2', PodAgent>;
+const agents: Record<'client' | 'b1' | 'b2', PodAgent> = {} as Record<
+  'client' | 'b1' | 'b2',
+  PodAgent
+>;
 const ips = { client: `${Prefix}.1.1`, b1: `${Prefix}.1.2`, b2: `${Prefix}.1.3` };
 
-const service = (uuid: string, frontends: ServiceFile['frontends'], backends: string[], extra: Partial<ServiceFile> = {}): ServiceFile => ({
+const service = (
+  uuid: string,
+  frontends: ServiceFile['frontends'],
+  backends: string[],
+  extra: Partial<ServiceFile> = {},
+): ServiceFile => ({
   uuid,
   namespace: 'default',
   name: uuid,
@@ -44,20 +52,64 @@ const service = (uuid: string, frontends: ServiceFile['frontends'], backends: st
 test.before(async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dp-services-'));
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
-  node = new TestNode({ name: 'n1', netns: `${Tag}-node`, dir, bridge: `br${Tag}`, gatewayIp: `${Prefix}.0.1`, gatewayMac: '0a:58:0a:84:00:01', nodeIPs: [NodeIP], log });
+  node = new TestNode({
+    name: 'n1',
+    netns: `${Tag}-node`,
+    dir,
+    bridge: `br${Tag}`,
+    gatewayIp: `${Prefix}.0.1`,
+    gatewayMac: '0a:58:0a:84:00:01',
+    nodeIPs: [NodeIP],
+    log,
+  });
   cleanup.add(() => node.stop());
   await node.start();
   let n = 0;
   for (const name of ['client', 'b1', 'b2'] as const) {
     n++;
-    const pod = await node.addPod({ uuid: name, namespace: 'default', name, netns: `${Tag}-${name}`, hostIf: `${Tag}${name}`, ip: ips[name], prefixLen: 16, mac: macFor(0x84, n), gateway: `${Prefix}.0.1` });
-    agents[name] = await PodAgent.start(pod.netns, path.join(dir, `${name}.sock`), pod.ip, [BackendPort], [BackendPort]);
+    const pod = await node.addPod({
+      uuid: name,
+      namespace: 'default',
+      name,
+      netns: `${Tag}-${name}`,
+      hostIf: `${Tag}${name}`,
+      ip: ips[name],
+      prefixLen: 16,
+      mac: macFor(0x84, n),
+      gateway: `${Prefix}.0.1`,
+    });
+    agents[name] = await PodAgent.start(
+      pod.netns,
+      path.join(dir, `${name}.sock`),
+      pod.ip,
+      [BackendPort],
+      [BackendPort],
+    );
     const a = agents[name];
     cleanup.add(() => a.stop());
   }
-  await node.writeService(service('web', [{ ip: ClusterIP, kind: 'ClusterIP' }, { ip: ExternalIP, kind: 'External' }], [ips.b1, ips.b2]));
-  await node.writeService(service('sticky', [{ ip: AffinityIP, kind: 'ClusterIP' }], [ips.b1, ips.b2], { sessionAffinity: 'ClientIP', affinityTimeoutSeconds: 60, ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: BackendPort }] }));
-  await node.writeService(service('self', [{ ip: HairpinIP, kind: 'ClusterIP' }], [ips.b1], { ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: BackendPort }] }));
+  await node.writeService(
+    service(
+      'web',
+      [
+        { ip: ClusterIP, kind: 'ClusterIP' },
+        { ip: ExternalIP, kind: 'External' },
+      ],
+      [ips.b1, ips.b2],
+    ),
+  );
+  await node.writeService(
+    service('sticky', [{ ip: AffinityIP, kind: 'ClusterIP' }], [ips.b1, ips.b2], {
+      sessionAffinity: 'ClientIP',
+      affinityTimeoutSeconds: 60,
+      ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: BackendPort }],
+    }),
+  );
+  await node.writeService(
+    service('self', [{ ip: HairpinIP, kind: 'ClusterIP' }], [ips.b1], {
+      ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: BackendPort }],
+    }),
+  );
   await node.agent.settled();
 });
 
@@ -66,14 +118,20 @@ test.after.always(() => cleanup.run());
 /** Opens `count` connections from the client and returns which backends saw the client. */
 async function backendsReached(ip: string, port: number, count: number): Promise<Set<string>> {
   await Promise.all([agents.b1.resetSeen(), agents.b2.resetSeen()]);
-  const results = await agents.client.probe(Array.from({ length: count }, () => ({ ip, port, proto: 'tcp' as const })), 2000);
-  if (!results.every(Boolean)) throw new Error(`${results.filter((r) => !r).length} of ${count} connections to ${ip}:${port} failed`);
+  const results = await agents.client.probe(
+    Array.from({ length: count }, () => ({ ip, port, proto: 'tcp' as const })),
+    2000,
+  );
+  if (!results.every(Boolean))
+    throw new Error(
+      `${results.filter((r) => !r).length} of ${count} connections to ${ip}:${port} failed`,
+    );
   // A completed handshake can precede the server's accept(): read what the backends saw until it
   // stops changing (or a deadline), instead of racing them.
   const entry = `${ips.client}:tcp:${BackendPort}`;
   let reached = new Set<string>();
   const deadline = Date.now() + 5000;
-  for (let stable = 0; stable < 3 && Date.now() < deadline; ) {
+  for (let stable = 0; stable < 3 && Date.now() < deadline;) {
     const now = new Set<string>();
     for (const b of ['b1', 'b2'] as const) if ((await agents[b].seen()).includes(entry)) now.add(b);
     stable = now.size > 0 && now.size === reached.size ? stable + 1 : 0;
@@ -110,14 +168,26 @@ test.serial('ClientIP affinity keeps one client on one backend', async (t) => {
   t.is((await backendsReached(AffinityIP, 80, 24)).size, 1);
 });
 
-test.serial('hairpin: a backend reaches itself through its service, SNATed to the hairpin IP', async (t) => {
-  await agents.b1.resetSeen();
-  t.deepEqual(await agents.b1.probe([{ ip: HairpinIP, port: 80, proto: 'tcp' }], 2000), [true]);
-  t.true(await eventuallySeen(agents.b1, `${HairpinSource}:tcp:${BackendPort}`));
-});
+test.serial(
+  'hairpin: a backend reaches itself through its service, SNATed to the hairpin IP',
+  async (t) => {
+    await agents.b1.resetSeen();
+    t.deepEqual(await agents.b1.probe([{ ip: HairpinIP, port: 80, proto: 'tcp' }], 2000), [true]);
+    t.true(await eventuallySeen(agents.b1, `${HairpinSource}:tcp:${BackendPort}`));
+  },
+);
 
 test.serial('a removed backend stops receiving new connections', async (t) => {
-  await node.writeService(service('web', [{ ip: ClusterIP, kind: 'ClusterIP' }, { ip: ExternalIP, kind: 'External' }], [ips.b1]));
+  await node.writeService(
+    service(
+      'web',
+      [
+        { ip: ClusterIP, kind: 'ClusterIP' },
+        { ip: ExternalIP, kind: 'External' },
+      ],
+      [ips.b1],
+    ),
+  );
   await node.agent.settled();
   t.deepEqual([...(await backendsReached(ClusterIP, 80, 24))], ['b1']);
 });

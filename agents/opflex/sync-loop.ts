@@ -95,7 +95,10 @@ export class SyncLoop extends EventEmitter {
       this.retryDelay = 100;
       this.emit('synced', this.lastResult, reason);
     } catch (err) {
-      this.opts.log.warn({ err: String(err).slice(0, 500), retryInMs: this.retryDelay }, 'Failed to install flows, retrying');
+      this.opts.log.warn(
+        { err: String(err).slice(0, 500), retryInMs: this.retryDelay },
+        'Failed to install flows, retrying',
+      );
       clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => this.requestSync('retry'), this.retryDelay);
       this.retryDelay = Math.min(this.retryDelay * 2, 5000);
@@ -105,9 +108,16 @@ export class SyncLoop extends EventEmitter {
   private async probe(): Promise<void> {
     if (this.stopped || this.syncing) return;
     try {
-      const present = await dumpCookies(this.opts.target, flowCookie(this.opts.owner, this.opts.canary), (1n << 64n) - 1n);
+      const present = await dumpCookies(
+        this.opts.target,
+        flowCookie(this.opts.owner, this.opts.canary),
+        (1n << 64n) - 1n,
+      );
       if (present.length === 0) {
-        this.opts.log.warn({ bridge: this.opts.target.bridge }, 'Detected missing flows, re-rendering everything');
+        this.opts.log.warn(
+          { bridge: this.opts.target.bridge },
+          'Detected missing flows, re-rendering everything',
+        );
         this.installer.invalidate();
         this.requestSync('flows-lost');
       }
@@ -156,7 +166,9 @@ export class PortMonitor {
       if (!this.stopped) this.scheduleReconnect();
     });
     db.on('update', (_id: unknown, updates: TableUpdates) => this.apply(updates));
-    const initial = await db.monitor('Open_vSwitch', this.monitorId, { Interface: { columns: ['name', 'ofport'] } });
+    const initial = await db.monitor('Open_vSwitch', this.monitorId, {
+      Interface: { columns: ['name', 'ofport'] },
+    });
     this.ofports.clear();
     this.apply(initial);
     this.onChange();

@@ -8,9 +8,19 @@ import { FolderWatcher } from './watcher.ts';
 
 const Item = z.object({ name: z.string(), n: z.number() });
 
-async function withWatcher(fn: (dir: string, w: FolderWatcher<typeof Item>) => Promise<void>): Promise<void> {
+async function withWatcher(
+  fn: (dir: string, w: FolderWatcher<typeof Item>) => Promise<void>,
+): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'watcher-'));
-  const w = new FolderWatcher(dir, '.item', Item, pino({ level: 'silent' }), () => undefined, 60_000, false);
+  const w = new FolderWatcher(
+    dir,
+    '.item',
+    Item,
+    pino({ level: 'silent' }),
+    () => undefined,
+    60_000,
+    false,
+  );
   try {
     await w.start();
     await fn(dir, w);

@@ -37,9 +37,18 @@ export class FolderWatcher<S extends z.ZodType> {
   async start(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     await this.scan();
-    if (this.useFsWatch) this.watcher = watch(this.dir, () => void this.scan().then((changed) => changed && this.onChange()));
-    this.watcher?.on('error', (err) => this.log.warn({ dir: this.dir, err: String(err) }, 'Folder watch failed, relying on rescan'));
-    this.timer = setInterval(() => void this.scan().then((changed) => changed && this.onChange()), this.rescanIntervalMs);
+    if (this.useFsWatch)
+      this.watcher = watch(
+        this.dir,
+        () => void this.scan().then((changed) => changed && this.onChange()),
+      );
+    this.watcher?.on('error', (err) =>
+      this.log.warn({ dir: this.dir, err: String(err) }, 'Folder watch failed, relying on rescan'),
+    );
+    this.timer = setInterval(
+      () => void this.scan().then((changed) => changed && this.onChange()),
+      this.rescanIntervalMs,
+    );
   }
 
   stop(): void {
@@ -94,11 +103,13 @@ export class FolderWatcher<S extends z.ZodType> {
         const st = await stat(file);
         const prev = this.entries.get(name);
         // Writers rename a new file into place, so a new inode means new content even within one mtime tick.
-        if (prev && prev.ino === st.ino && prev.mtimeMs === st.mtimeMs && prev.size === st.size) continue;
+        if (prev && prev.ino === st.ino && prev.mtimeMs === st.mtimeMs && prev.size === st.size)
+          continue;
         const entry: Entry<z.infer<S>> = { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size };
         const parsed = this.schema.safeParse(JSON.parse(await readFile(file, 'utf8')));
         if (parsed.success) entry.value = parsed.data;
-        else this.log.warn({ file, issues: parsed.error.issues.slice(0, 3) }, 'Skipped invalid file');
+        else
+          this.log.warn({ file, issues: parsed.error.issues.slice(0, 3) }, 'Skipped invalid file');
         if (prev?.value !== undefined || entry.value !== undefined) changed = true;
         this.entries.set(name, entry);
       } catch (err) {
@@ -107,7 +118,8 @@ export class FolderWatcher<S extends z.ZodType> {
         if (prev?.value !== undefined) changed = true;
         const st = await stat(file).catch(() => undefined);
         if (st) {
-          if (!prev || prev.mtimeMs !== st.mtimeMs) this.log.warn({ file, err: String(err) }, 'Skipped corrupt file');
+          if (!prev || prev.mtimeMs !== st.mtimeMs)
+            this.log.warn({ file, err: String(err) }, 'Skipped corrupt file');
           this.entries.set(name, { ino: st.ino, mtimeMs: st.mtimeMs, size: st.size });
         } else this.entries.delete(name);
       }

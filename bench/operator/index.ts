@@ -26,22 +26,34 @@ interface Fabric extends KubeObject {
 }
 
 async function sample(namespace: string): Promise<Fabric> {
-  const fabric = parse(await readFile(path.join(repoRoot, 'samples', 'acifabric.yaml'), 'utf8')) as Fabric;
+  const fabric = parse(
+    await readFile(path.join(repoRoot, 'samples', 'acifabric.yaml'), 'utf8'),
+  ) as Fabric;
   return { ...fabric, metadata: { name: 'bench' }, spec: { ...fabric.spec, namespace } };
 }
 
 async function secrets(client: KubeClient, namespace: string): Promise<void> {
-  await client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }, { fieldManager: 'bench' });
+  await client.apply(
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } },
+    { fieldManager: 'bench' },
+  );
   for (const [name, data] of [
     ['aci-apic-credentials', { username: 'u', privateKey: 'k' }],
     ['aci-apic-ca', { 'ca.crt': 'c' }],
   ] as const) {
-    await client.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, stringData: data }, { fieldManager: 'bench' });
+    await client.apply(
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace }, stringData: data },
+      { fieldManager: 'bench' },
+    );
   }
 }
 
 async function rollouts(cluster: Cluster, namespace: string): Promise<void> {
-  for (const target of [`deployment/${ControllerName}`, `daemonset/${HostAgentName}`, `daemonset/${OpenvswitchName}`]) {
+  for (const target of [
+    `deployment/${ControllerName}`,
+    `daemonset/${HostAgentName}`,
+    `daemonset/${OpenvswitchName}`,
+  ]) {
     await cluster.kubectl(['rollout', 'status', '-n', namespace, target, '--timeout=600s']);
   }
 }
@@ -49,7 +61,10 @@ async function rollouts(cluster: Cluster, namespace: string): Promise<void> {
 async function baseline(cluster: Cluster, client: KubeClient, namespace: string): Promise<number> {
   await secrets(client, namespace);
   const fabric = await sample(namespace);
-  const objects = renderFabric({ fabric: { name: 'bench', uid: 'none' }, spec: AciFabricSpec.parse(fabric.spec) }).objects.map((o) => {
+  const objects = renderFabric({
+    fabric: { name: 'bench', uid: 'none' },
+    spec: AciFabricSpec.parse(fabric.spec),
+  }).objects.map((o) => {
     // No owner exists for the baseline; an owner reference to nothing would be garbage-collected.
     const { ownerReferences: _owners, ...metadata } = o.metadata;
     return { ...o, metadata };
@@ -75,11 +90,13 @@ function metric(text: string, name: string): number {
 
 async function scrape(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    http.get(`http://127.0.0.1:${port}/metrics`, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
+    http
+      .get(`http://127.0.0.1:${port}/metrics`, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
   });
 }
 
@@ -90,16 +107,42 @@ async function peakRss(pid: number): Promise<number> {
 
 async function withOperator(cluster: Cluster, client: KubeClient, namespace: string) {
   const port = 18000 + Math.floor(Math.random() * 1000);
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'operator', 'main.ts'), `--kubeconfig=${cluster.kubeconfig}`, '--no-leader-elect', `--health-port=${port}`, '--log-level=warn', '--cleanup-timeout=5'], { stdio: 'ignore' });
-  await eventually(async () => (await scrape(port)).length > 0, 'the operator metrics endpoint', 60_000);
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(repoRoot, 'operator', 'main.ts'),
+      `--kubeconfig=${cluster.kubeconfig}`,
+      '--no-leader-elect',
+      `--health-port=${port}`,
+      '--log-level=warn',
+      '--cleanup-timeout=5',
+    ],
+    { stdio: 'ignore' },
+  );
+  await eventually(
+    async () => (await scrape(port)).length > 0,
+    'the operator metrics endpoint',
+    60_000,
+  );
   await secrets(client, namespace);
   const fabric = await sample(namespace);
   const started = performance.now();
   await client.apply(fabric, { fieldManager: 'bench' });
-  await eventually(async () => {
-    const current = await client.read<Fabric>({ apiVersion: 'aci.cni.dev/v1alpha1', kind: 'AciFabric', name: 'bench' });
-    return current?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-  }, 'the AciFabric to be Ready', 600_000, 100);
+  await eventually(
+    async () => {
+      const current = await client.read<Fabric>({
+        apiVersion: 'aci.cni.dev/v1alpha1',
+        kind: 'AciFabric',
+        name: 'bench',
+      });
+      return current?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    },
+    'the AciFabric to be Ready',
+    600_000,
+    100,
+  );
   const elapsed = performance.now() - started;
   const metrics = await scrape(port);
   const requests = metric(metrics, 'aci_operator_api_requests_total');
@@ -107,7 +150,16 @@ async function withOperator(cluster: Cluster, client: KubeClient, namespace: str
   const rss = await peakRss(child.pid ?? 0);
   await client.delete({ apiVersion: 'aci.cni.dev/v1alpha1', kind: 'AciFabric', name: 'bench' });
   // The bench has no controller to confirm APIC cleanup; the operator waits up to its timeout.
-  await eventually(async () => (await client.read({ apiVersion: 'aci.cni.dev/v1alpha1', kind: 'AciFabric', name: 'bench' })) === undefined, 'deletion', 300_000);
+  await eventually(
+    async () =>
+      (await client.read({
+        apiVersion: 'aci.cni.dev/v1alpha1',
+        kind: 'AciFabric',
+        name: 'bench',
+      })) === undefined,
+    'deletion',
+    300_000,
+  );
   child.kill('SIGTERM');
   return { elapsed, requests, reconciles, rss };
 }
@@ -143,4 +195,5 @@ export async function run({ smoke }: { smoke: boolean }): Promise<void> {
   }
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1])) await run({ smoke: process.argv.includes('--smoke') });
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1]))
+  await run({ smoke: process.argv.includes('--smoke') });

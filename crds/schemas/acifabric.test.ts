@@ -10,7 +10,9 @@ import { AciFabric, AciFabricSpec } from './acifabric.ts';
 const samples = path.join(repoRoot, 'samples');
 
 test('the sample AciFabric is valid and defaults fill in', async (t) => {
-  const fabric = AciFabric.parse(parse(await readFile(path.join(samples, 'acifabric.yaml'), 'utf8')));
+  const fabric = AciFabric.parse(
+    parse(await readFile(path.join(samples, 'acifabric.yaml'), 'utf8')),
+  );
   t.is(fabric.spec.network.podSubnetChunkSize, 32);
   t.is(fabric.spec.apic.insecureSkipTLSVerify, false);
   t.is(fabric.spec.aci.legacyNaming, false);
@@ -53,8 +55,18 @@ test('each file in samples/invalid is rejected by zod at the field its header na
     const field = /# expect-field: (.*)/.exec(text)?.[1]?.trim() ?? '';
     const result = AciFabric.safeParse(parse(text));
     t.false(result.success, `${file} was accepted`);
-    const paths = result.error?.issues.map((issue) => issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '').replace(/\.\[/g, '[')) ?? [];
-    t.true(paths.includes(field), `${file}: expected an issue at ${field}, got ${paths.join(', ')}`);
+    const paths =
+      result.error?.issues.map((issue) =>
+        issue.path
+          .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+          .join('')
+          .replace(/^\./, '')
+          .replace(/\.\[/g, '['),
+      ) ?? [];
+    t.true(
+      paths.includes(field),
+      `${file}: expected an issue at ${field}, got ${paths.join(', ')}`,
+    );
   }
 });
 

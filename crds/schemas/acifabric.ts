@@ -7,7 +7,13 @@
  * (enforced by zod), so both reject the same specs with the same message.
  */
 import { z } from 'zod';
-import { familyBits, parseCidr, parseIp, prefixesOverlap, type Prefix } from '../../lib/net/cidr.ts';
+import {
+  familyBits,
+  parseCidr,
+  parseIp,
+  prefixesOverlap,
+  type Prefix,
+} from '../../lib/net/cidr.ts';
 
 const isIpv4Multicast = (text: string): boolean => {
   const ip = parseIp(text);
@@ -45,14 +51,20 @@ const NetworkBase = z.object({
     .meta({
       description:
         'Pod subnets (IPv4 and/or IPv6) that IPAM carves into per-node chunks. Subnets can be added later but not removed.',
-      ...cel({ rule: 'oldSelf.all(s, s in self)', message: 'pod subnets can be added but not removed' }),
+      ...cel({
+        rule: 'oldSelf.all(s, s in self)',
+        message: 'pod subnets can be added but not removed',
+      }),
     }),
   podSubnetChunkSize: withRules(
     z
       .number()
       .int()
       .default(32)
-      .meta({ description: 'Number of pod addresses handed to a node at a time; a power of two. Default 32.' }),
+      .meta({
+        description:
+          'Number of pod addresses handed to a node at a time; a power of two. Default 32.',
+      }),
     [
       {
         rule: `self in [${chunkSizes.join(', ')}]`,
@@ -68,12 +80,17 @@ const NetworkBase = z.object({
     .array(cidr('A subnet for dynamically assigned LoadBalancer IPs.'))
     .max(8)
     .optional()
-    .meta({ description: 'Pools for LoadBalancer Service IPs assigned automatically (extern_dynamic).' }),
+    .meta({
+      description: 'Pools for LoadBalancer Service IPs assigned automatically (extern_dynamic).',
+    }),
   externStatic: z
     .array(cidr('A subnet for LoadBalancer IPs requested explicitly.'))
     .max(8)
     .optional()
-    .meta({ description: 'Pools for LoadBalancer IPs requested through spec.loadBalancerIP (extern_static).' }),
+    .meta({
+      description:
+        'Pools for LoadBalancer IPs requested through spec.loadBalancerIP (extern_static).',
+    }),
   kubeapiVlan: vlan('VLAN of the node (kube-api) network, 1-4094.'),
   serviceVlan: vlan('VLAN of the service (PBR) network, 1-4094.'),
   infraVlan: vlan('ACI infra VLAN of the fabric, 1-4094.'),
@@ -93,7 +110,9 @@ function prefixes(list: readonly string[] | undefined): Prefix[] {
 
 function noneOverlap(own: Prefix[], others: Prefix[]): boolean {
   return own.every(
-    (p, i) => own.every((q, j) => i === j || !prefixesOverlap(p, q)) && others.every((q) => !prefixesOverlap(p, q)),
+    (p, i) =>
+      own.every((q, j) => i === j || !prefixesOverlap(p, q)) &&
+      others.every((q) => !prefixesOverlap(p, q)),
   );
 }
 
@@ -113,9 +132,13 @@ const allCidrsCel =
 const whenCidrsValid = (rule: string) => `!${allCidrsCel} || (${rule})`;
 
 const allCidrsValid = (n: NetworkInput): boolean =>
-  [n.nodeSubnet, n.nodeServiceSubnet, ...n.podSubnets, ...(n.externDynamic ?? []), ...(n.externStatic ?? [])].every(
-    (text) => parseCidr(text) !== undefined,
-  );
+  [
+    n.nodeSubnet,
+    n.nodeServiceSubnet,
+    ...n.podSubnets,
+    ...(n.externDynamic ?? []),
+    ...(n.externStatic ?? []),
+  ].every((text) => parseCidr(text) !== undefined);
 
 const networkRuleList: DualRule<NetworkInput>[] = [
   {
@@ -126,21 +149,31 @@ const networkRuleList: DualRule<NetworkInput>[] = [
     check: (n) => noneOverlap(prefixes(n.podSubnets), prefixes([n.nodeSubnet])),
   },
   {
-    rule: whenCidrsValid(overlapsNoneCel('[self.nodeServiceSubnet]', '[self.nodeSubnet] + self.podSubnets')),
+    rule: whenCidrsValid(
+      overlapsNoneCel('[self.nodeServiceSubnet]', '[self.nodeSubnet] + self.podSubnets'),
+    ),
     message: 'nodeServiceSubnet must not overlap nodeSubnet or podSubnets',
     fieldPath: '.nodeServiceSubnet',
     reason: 'FieldValueInvalid',
-    check: (n) => noneOverlap(prefixes([n.nodeServiceSubnet]), prefixes([n.nodeSubnet, ...n.podSubnets])),
+    check: (n) =>
+      noneOverlap(prefixes([n.nodeServiceSubnet]), prefixes([n.nodeSubnet, ...n.podSubnets])),
   },
   {
     rule: whenCidrsValid(
-      overlapsNoneCel(optionalList('externDynamic'), '[self.nodeSubnet, self.nodeServiceSubnet] + self.podSubnets'),
+      overlapsNoneCel(
+        optionalList('externDynamic'),
+        '[self.nodeSubnet, self.nodeServiceSubnet] + self.podSubnets',
+      ),
     ),
-    message: 'externDynamic subnets must not overlap each other, nodeSubnet, nodeServiceSubnet or podSubnets',
+    message:
+      'externDynamic subnets must not overlap each other, nodeSubnet, nodeServiceSubnet or podSubnets',
     fieldPath: '.externDynamic',
     reason: 'FieldValueInvalid',
     check: (n) =>
-      noneOverlap(prefixes(n.externDynamic), prefixes([n.nodeSubnet, n.nodeServiceSubnet, ...n.podSubnets])),
+      noneOverlap(
+        prefixes(n.externDynamic),
+        prefixes([n.nodeSubnet, n.nodeServiceSubnet, ...n.podSubnets]),
+      ),
   },
   {
     rule: whenCidrsValid(
@@ -149,7 +182,8 @@ const networkRuleList: DualRule<NetworkInput>[] = [
         `[self.nodeSubnet, self.nodeServiceSubnet] + self.podSubnets + ${optionalList('externDynamic')}`,
       ),
     ),
-    message: 'externStatic subnets must not overlap each other, externDynamic, nodeSubnet, nodeServiceSubnet or podSubnets',
+    message:
+      'externStatic subnets must not overlap each other, externDynamic, nodeSubnet, nodeServiceSubnet or podSubnets',
     fieldPath: '.externStatic',
     reason: 'FieldValueInvalid',
     check: (n) =>
@@ -229,12 +263,16 @@ const Apic = z.object({
     .meta({ description: 'APIC controllers; the controller fails over between them in order.' }),
   credentials: Credentials.meta({ description: 'How the controller authenticates to the APIC.' }),
   caBundleSecretRef: SecretReference.optional().meta({
-    description: 'Secret with key `ca.crt`: CA bundle to verify the APIC certificate. Defaults to the system CAs.',
+    description:
+      'Secret with key `ca.crt`: CA bundle to verify the APIC certificate. Defaults to the system CAs.',
   }),
   insecureSkipTLSVerify: z
     .boolean()
     .default(false)
-    .meta({ description: 'Skip APIC certificate verification. Never in production; logged at every start.' }),
+    .meta({
+      description:
+        'Skip APIC certificate verification. Never in production; logged at every start.',
+    }),
 });
 
 // ---------------------------------------------------------------- ACI objects
@@ -243,7 +281,10 @@ const Tenant = z.object({
   preexisting: z
     .boolean()
     .default(false)
-    .meta({ description: 'The tenant exists already and is not owned (created or deleted) by this cluster.' }),
+    .meta({
+      description:
+        'The tenant exists already and is not owned (created or deleted) by this cluster.',
+    }),
 });
 
 const Vrf = z.object({
@@ -257,7 +298,9 @@ const L3Out = z.object({
     .array(apicName('External EPG (l3extInstP) under the L3Out.'))
     .min(1)
     .max(16)
-    .meta({ description: 'External networks (l3extInstP) under the L3Out that consume service contracts.' }),
+    .meta({
+      description: 'External networks (l3extInstP) under the L3Out that consume service contracts.',
+    }),
 });
 
 const VlanRange = withRules(z.object({ start: vlan('First VLAN.'), end: vlan('Last VLAN.') }), [
@@ -289,13 +332,20 @@ const MulticastRange = withRules(
 const VmmDomain = withRules(
   z.object({
     name: apicName('VMM domain name; defaults to the systemId.').optional(),
-    encapType: z.enum(['vxlan', 'vlan']).default('vxlan').meta({ description: 'Encapsulation: vxlan or vlan.' }),
+    encapType: z
+      .enum(['vxlan', 'vlan'])
+      .default('vxlan')
+      .meta({ description: 'Encapsulation: vxlan or vlan.' }),
     multicastRange: MulticastRange,
-    multicastFabricAddress: ipAddress('Multicast address the VMM domain uses on the fabric.').optional(),
+    multicastFabricAddress: ipAddress(
+      'Multicast address the VMM domain uses on the fabric.',
+    ).optional(),
     vlanPool: VlanRange.optional().meta({ description: 'VLAN pool for vlan encapsulation.' }),
     nestedInside: z
       .object({
-        type: z.enum(['vmware', 'openstack']).meta({ description: 'Hypervisor the nodes are VMs of.' }),
+        type: z
+          .enum(['vmware', 'openstack'])
+          .meta({ description: 'Hypervisor the nodes are VMs of.' }),
         name: apicName('Name of that hypervisor VMM domain.'),
       })
       .optional()
@@ -313,23 +363,27 @@ const VmmDomain = withRules(
 );
 
 const Aci = z.object({
-  tenant: Tenant.default({ preexisting: false }).meta({ description: 'Tenant of the cluster objects.' }),
+  tenant: Tenant.default({ preexisting: false }).meta({
+    description: 'Tenant of the cluster objects.',
+  }),
   vrf: Vrf.meta({ description: 'VRF (fvCtx) of the pod, node and service networks.' }),
   l3out: L3Out.meta({ description: 'L3Out for external (LoadBalancer) traffic.' }),
   aep: apicName('Attachable access entity profile of the nodes.'),
   vmmDomain: VmmDomain.meta({ description: 'The Kubernetes VMM domain of this cluster.' }),
-  legacyNaming: z
-    .boolean()
-    .default(false)
-    .meta({
-      description:
-        'Use the pre-5.0 object names (kube-default, kube-system, kube-nodes) instead of aci-containers-<systemId>-*.',
-    }),
+  legacyNaming: z.boolean().default(false).meta({
+    description:
+      'Use the pre-5.0 object names (kube-default, kube-system, kube-nodes) instead of aci-containers-<systemId>-*.',
+  }),
 });
 
 // ---------------------------------------------------------------- images, placement, logging
 const ImageOverride = z.object({
-  repository: z.string().min(1).max(255).optional().meta({ description: 'Image repository without tag.' }),
+  repository: z
+    .string()
+    .min(1)
+    .max(255)
+    .optional()
+    .meta({ description: 'Image repository without tag.' }),
   tag: z.string().min(1).max(128).optional().meta({ description: 'Image tag.' }),
 });
 
@@ -340,7 +394,12 @@ const Images = z.object({
     .max(255)
     .default('ghcr.io/aci-cni')
     .meta({ description: 'Registry and path prefix of every image.' }),
-  tag: z.string().min(1).max(128).default('0.1.0').meta({ description: 'Tag of every image unless overridden.' }),
+  tag: z
+    .string()
+    .min(1)
+    .max(128)
+    .default('0.1.0')
+    .meta({ description: 'Tag of every image unless overridden.' }),
   pullPolicy: z
     .enum(['Always', 'IfNotPresent', 'Never'])
     .default('IfNotPresent')
@@ -350,15 +409,22 @@ const Images = z.object({
     .max(8)
     .optional()
     .meta({ description: 'Image pull Secrets, by reference.' }),
-  controller: ImageOverride.optional().meta({ description: 'Override for aci-containers-controller.' }),
+  controller: ImageOverride.optional().meta({
+    description: 'Override for aci-containers-controller.',
+  }),
   hostAgent: ImageOverride.optional().meta({ description: 'Override for aci-containers-host.' }),
   opflexAgent: ImageOverride.optional().meta({ description: 'Override for opflex-agent.' }),
   mcastDaemon: ImageOverride.optional().meta({ description: 'Override for mcast-daemon.' }),
-  openvswitch: ImageOverride.optional().meta({ description: 'Override for aci-containers-openvswitch.' }),
+  openvswitch: ImageOverride.optional().meta({
+    description: 'Override for aci-containers-openvswitch.',
+  }),
 });
 
 const Placement = z.object({
-  nodeSelector: z.record(z.string(), z.string()).optional().meta({ description: 'Node labels the pods require.' }),
+  nodeSelector: z
+    .record(z.string(), z.string())
+    .optional()
+    .meta({ description: 'Node labels the pods require.' }),
   tolerations: z
     .array(Toleration)
     .max(16)
@@ -369,7 +435,9 @@ const Placement = z.object({
     .string()
     .max(253)
     .optional()
-    .meta({ description: 'Priority class; defaults to system-node-critical / system-cluster-critical.' }),
+    .meta({
+      description: 'Priority class; defaults to system-node-critical / system-cluster-critical.',
+    }),
 });
 
 const Components = z.object({
@@ -385,7 +453,9 @@ const Components = z.object({
     .default({ replicas: 1 })
     .meta({ description: 'The aci-containers-controller Deployment.' }),
   hostAgent: Placement.default({}).meta({ description: 'The aci-containers-host DaemonSet.' }),
-  openvswitch: Placement.default({}).meta({ description: 'The aci-containers-openvswitch DaemonSet.' }),
+  openvswitch: Placement.default({}).meta({
+    description: 'The aci-containers-openvswitch DaemonSet.',
+  }),
   maxUnavailable: z
     .union([z.number().int().min(1), z.string().regex(/^[0-9]+%$/)])
     .default(1)
@@ -406,32 +476,44 @@ const Logging = z.object({
 });
 
 // ---------------------------------------------------------------- spec and status
-export const AciFabricSpec = z
-  .object({
-    systemId: z
-      .string()
-      .min(1)
-      .max(32)
-      .regex(/^[a-zA-Z0-9_-]+$/, 'must be letters, digits, _ and - (at most 32)')
-      .meta({
-        description: 'Unique name of this cluster on the fabric; prefixes every APIC object. Immutable.',
-        ...cel({ rule: 'self == oldSelf', message: 'systemId is immutable' }),
-      }),
-    namespace: dnsLabel('Namespace of the CNI components. Default aci-containers-system.').default(
-      'aci-containers-system',
-    ),
-    apic: Apic.meta({ description: 'APIC controllers and how to reach them.' }),
-    aci: Aci.meta({ description: 'ACI objects the cluster uses or creates (aci_config).' }),
-    network: withRules(NetworkBase.meta({ description: 'Address plan of the cluster (net_config).' }), networkRules),
-    images: Images.meta({ description: 'Container images of the components.' }).default({ registry: 'ghcr.io/aci-cni', tag: '0.1.0', pullPolicy: 'IfNotPresent' }),
-    components: Components.meta({ description: 'Placement and resources per component.' }).default({
-      controller: { replicas: 1 },
-      hostAgent: {},
-      openvswitch: {},
-      maxUnavailable: 1,
+export const AciFabricSpec = z.object({
+  systemId: z
+    .string()
+    .min(1)
+    .max(32)
+    .regex(/^[a-zA-Z0-9_-]+$/, 'must be letters, digits, _ and - (at most 32)')
+    .meta({
+      description:
+        'Unique name of this cluster on the fabric; prefixes every APIC object. Immutable.',
+      ...cel({ rule: 'self == oldSelf', message: 'systemId is immutable' }),
     }),
-    logging: Logging.meta({ description: 'Log levels per component.' }).default({ controller: 'info', hostAgent: 'info', opflexAgent: 'info', openvswitch: 'info' }),
-  });
+  namespace: dnsLabel('Namespace of the CNI components. Default aci-containers-system.').default(
+    'aci-containers-system',
+  ),
+  apic: Apic.meta({ description: 'APIC controllers and how to reach them.' }),
+  aci: Aci.meta({ description: 'ACI objects the cluster uses or creates (aci_config).' }),
+  network: withRules(
+    NetworkBase.meta({ description: 'Address plan of the cluster (net_config).' }),
+    networkRules,
+  ),
+  images: Images.meta({ description: 'Container images of the components.' }).default({
+    registry: 'ghcr.io/aci-cni',
+    tag: '0.1.0',
+    pullPolicy: 'IfNotPresent',
+  }),
+  components: Components.meta({ description: 'Placement and resources per component.' }).default({
+    controller: { replicas: 1 },
+    hostAgent: {},
+    openvswitch: {},
+    maxUnavailable: 1,
+  }),
+  logging: Logging.meta({ description: 'Log levels per component.' }).default({
+    controller: 'info',
+    hostAgent: 'info',
+    opflexAgent: 'info',
+    openvswitch: 'info',
+  }),
+});
 export type AciFabricSpec = z.infer<typeof AciFabricSpec>;
 export type AciFabricSpecInput = z.input<typeof AciFabricSpec>;
 
@@ -458,22 +540,43 @@ export const AciFabricStatus = z.object({
     .object({
       connected: z.boolean().meta({ description: 'The controller has a live APIC session.' }),
       host: z.string().optional().meta({ description: 'APIC host in use.' }),
-      lastFullSync: z.string().optional().meta({ description: 'End of the last full resync.', format: 'date-time' }),
-      objectsOwned: z.number().int().min(0).optional().meta({ description: 'APIC objects tagged as this cluster.' }),
+      lastFullSync: z
+        .string()
+        .optional()
+        .meta({ description: 'End of the last full resync.', format: 'date-time' }),
+      objectsOwned: z
+        .number()
+        .int()
+        .min(0)
+        .optional()
+        .meta({ description: 'APIC objects tagged as this cluster.' }),
       lastError: z.string().max(4096).optional().meta({ description: 'Last APIC error, if any.' }),
       cleanedUp: z
         .boolean()
         .optional()
-        .meta({ description: 'Set by the controller once it removed its APIC objects after deletion began.' }),
+        .meta({
+          description:
+            'Set by the controller once it removed its APIC objects after deletion began.',
+        }),
     })
     .optional()
     .meta({ description: 'APIC session and sync state (written by the controller).' }),
   ipam: z
     .object({
-      podAddresses: z.string().max(64).meta({ description: 'Total pod addresses in the pod subnets.' }),
-      podAddressesAssigned: z.string().max(64).meta({ description: 'Pod addresses assigned to nodes in chunks.' }),
+      podAddresses: z
+        .string()
+        .max(64)
+        .meta({ description: 'Total pod addresses in the pod subnets.' }),
+      podAddressesAssigned: z
+        .string()
+        .max(64)
+        .meta({ description: 'Pod addresses assigned to nodes in chunks.' }),
       nodes: z.number().int().min(0).meta({ description: 'Nodes with a PodIPPool.' }),
-      loadBalancerIPsInUse: z.number().int().min(0).meta({ description: 'LoadBalancer IPs assigned.' }),
+      loadBalancerIPsInUse: z
+        .number()
+        .int()
+        .min(0)
+        .meta({ description: 'LoadBalancer IPs assigned.' }),
     })
     .optional()
     .meta({ description: 'IPAM totals (written by the controller).' }),

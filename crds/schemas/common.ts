@@ -15,7 +15,8 @@ export interface CelRule {
   rule: string;
   message: string;
   fieldPath?: string;
-  reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
+  reason?:
+    'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
 }
 
 export function cel(...rules: CelRule[]): { 'x-kubernetes-validations': CelRule[] } {
@@ -65,12 +66,18 @@ export const ipAddress = (description: string) =>
     .string()
     .max(64)
     .refine(isIpAddress, { message: 'must be an IPv4 or IPv6 address' })
-    .meta({ description, ...cel({ rule: 'isIP(self)', message: 'must be an IPv4 or IPv6 address' }) });
+    .meta({
+      description,
+      ...cel({ rule: 'isIP(self)', message: 'must be an IPv4 or IPv6 address' }),
+    });
 
 export const macAddress = (description: string) =>
   z
     .string()
-    .regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'must be a lower-case MAC address such as 02:00:0a:05:00:02')
+    .regex(
+      /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/,
+      'must be a lower-case MAC address such as 02:00:0a:05:00:02',
+    )
     .meta({ description });
 
 /** DNS-1123 label as Kubernetes names most things. */
@@ -91,7 +98,8 @@ export const apicName = (description: string) =>
     .regex(/^[a-zA-Z0-9_.:-]+$/, 'must be an APIC name: letters, digits, _ . : - (at most 64)')
     .meta({ description });
 
-export const vlan = (description: string) => z.number().int().min(1).max(4094).meta({ description });
+export const vlan = (description: string) =>
+  z.number().int().min(1).max(4094).meta({ description });
 
 export const Condition = z
   .object({
@@ -118,18 +126,29 @@ export const Condition = z
 export type Condition = z.infer<typeof Condition>;
 
 export const conditions = () =>
-  z.array(Condition).max(16).optional().meta({
-    description: 'Standard conditions: Ready, Progressing, Degraded and kind-specific ones.',
-    'x-kubernetes-list-type': 'map',
-    'x-kubernetes-list-map-keys': ['type'],
-  });
+  z
+    .array(Condition)
+    .max(16)
+    .optional()
+    .meta({
+      description: 'Standard conditions: Ready, Progressing, Degraded and kind-specific ones.',
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['type'],
+    });
 
 export const observedGeneration = () =>
-  z.number().int().min(0).optional().meta({ description: 'The .metadata.generation this status describes.' });
+  z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: 'The .metadata.generation this status describes.' });
 
 export const LabelSelectorRequirement = z.object({
   key: z.string().min(1).max(317).meta({ description: 'The label key the selector applies to.' }),
-  operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']).meta({ description: 'Relation of key to values.' }),
+  operator: z
+    .enum(['In', 'NotIn', 'Exists', 'DoesNotExist'])
+    .meta({ description: 'Relation of key to values.' }),
   values: z
     .array(z.string().max(63))
     .max(64)
@@ -150,14 +169,18 @@ export const LabelSelector = z
       .meta({ description: 'Set-based requirements, all of which must match.' }),
   })
   .meta({
-    description: 'A Kubernetes label selector. An empty selector selects every pod of the namespace.',
+    description:
+      'A Kubernetes label selector. An empty selector selects every pod of the namespace.',
     'x-kubernetes-map-type': 'atomic',
   });
 export type LabelSelector = z.infer<typeof LabelSelector>;
 
 const quantity = z
   .union([z.string().regex(/^[0-9.]+([eE][-+]?[0-9]+|[mkMGTPE]i?|[KMGTPE]i|n|u)?$/), z.number()])
-  .meta({ 'x-kubernetes-int-or-string': true, description: 'A resource quantity such as 100m or 128Mi.' });
+  .meta({
+    'x-kubernetes-int-or-string': true,
+    description: 'A resource quantity such as 100m or 128Mi.',
+  });
 
 export const Resources = z
   .object({
@@ -167,8 +190,14 @@ export const Resources = z
   .meta({ description: 'Compute resources of the container(s), as in a Pod spec.' });
 
 export const Toleration = z.object({
-  key: z.string().optional().meta({ description: 'Taint key; empty with Exists matches every taint.' }),
-  operator: z.enum(['Exists', 'Equal']).optional().meta({ description: 'Exists or Equal (default).' }),
+  key: z
+    .string()
+    .optional()
+    .meta({ description: 'Taint key; empty with Exists matches every taint.' }),
+  operator: z
+    .enum(['Exists', 'Equal'])
+    .optional()
+    .meta({ description: 'Exists or Equal (default).' }),
   value: z.string().optional().meta({ description: 'Taint value for Equal.' }),
   effect: z
     .enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'])

@@ -15,7 +15,8 @@ export const EndpointGroupMappingKind = 'EndpointGroupMapping';
 
 export const EndpointGroupMappingSpec = z.object({
   podSelector: LabelSelector.meta({
-    description: 'Pods of this namespace the mapping applies to; {} selects all of them (the namespace default).',
+    description:
+      'Pods of this namespace the mapping applies to; {} selects all of them (the namespace default).',
     'x-kubernetes-map-type': 'atomic',
   }),
   endpointGroup: z
@@ -28,28 +29,44 @@ export const EndpointGroupMappingSpec = z.object({
   securityGroups: z
     .array(
       z.object({
-        tenant: apicName("Tenant of the security group; defaults to the cluster's tenant.").optional(),
+        tenant: apicName(
+          "Tenant of the security group; defaults to the cluster's tenant.",
+        ).optional(),
         name: apicName('Name of the security group (hostprotPol).'),
       }),
     )
     .max(16)
     .optional()
-    .meta({ description: 'Extra APIC security groups of the selected pods, beside those from NetworkPolicies.' }),
+    .meta({
+      description:
+        'Extra APIC security groups of the selected pods, beside those from NetworkPolicies.',
+    }),
   priority: z
     .number()
     .int()
     .min(-1000)
     .max(1000)
     .default(0)
-    .meta({ description: 'Breaks ties between equally specific selectors; higher wins. Default 0.' }),
+    .meta({
+      description: 'Breaks ties between equally specific selectors; higher wins. Default 0.',
+    }),
 });
 export type EndpointGroupMappingSpec = z.infer<typeof EndpointGroupMappingSpec>;
 
 export const EndpointGroupMappingStatus = z.object({
   observedGeneration: observedGeneration(),
   conditions: conditions(),
-  matchedPods: z.number().int().min(0).optional().meta({ description: 'Pods this mapping decides.' }),
-  endpointGroupDn: z.string().max(512).optional().meta({ description: 'DN of the EPG on the APIC.' }),
+  matchedPods: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: 'Pods this mapping decides.' }),
+  endpointGroupDn: z
+    .string()
+    .max(512)
+    .optional()
+    .meta({ description: 'DN of the EPG on the APIC.' }),
 });
 export type EndpointGroupMappingStatus = z.infer<typeof EndpointGroupMappingStatus>;
 

@@ -5,22 +5,30 @@
  * owns status (addresses in use) — never the other way round.
  */
 import { z } from 'zod';
-import { cidr, conditions, ipAddress, kindObject, macAddress, observedGeneration } from './common.ts';
+import {
+  cidr,
+  conditions,
+  ipAddress,
+  kindObject,
+  macAddress,
+  observedGeneration,
+} from './common.ts';
 
 export const PodIPPoolKind = 'PodIPPool';
 
 export const PodIPPoolSpec = z.object({
-  chunks: z
-    .array(cidr('A chunk of a pod subnet, e.g. 10.2.0.32/27.'))
-    .max(1024)
-    .meta({
-      description: 'Chunks of the pod subnets assigned to this node; the host agent allocates pod IPs from them.',
-      'x-kubernetes-list-type': 'set',
-    }),
+  chunks: z.array(cidr('A chunk of a pod subnet, e.g. 10.2.0.32/27.')).max(1024).meta({
+    description:
+      'Chunks of the pod subnets assigned to this node; the host agent allocates pod IPs from them.',
+    'x-kubernetes-list-type': 'set',
+  }),
   gateways: z
     .array(cidr('Gateway of a pod subnet in gateway/prefix form.'))
     .max(8)
-    .meta({ description: 'Pod subnet gateways in gateway/prefix form (one per pod subnet the chunks come from).' }),
+    .meta({
+      description:
+        'Pod subnet gateways in gateway/prefix form (one per pod subnet the chunks come from).',
+    }),
   serviceEndpoint: z
     .object({
       ipv4: ipAddress('IPv4 service endpoint of the node, from nodeServiceSubnet.').optional(),
@@ -28,7 +36,9 @@ export const PodIPPoolSpec = z.object({
       mac: macAddress('Stable locally administered MAC of the service endpoint.'),
     })
     .optional()
-    .meta({ description: "The node's service endpoint, the next hop of service graph redirects (PBR)." }),
+    .meta({
+      description: "The node's service endpoint, the next hop of service graph redirects (PBR).",
+    }),
 });
 export type PodIPPoolSpec = z.infer<typeof PodIPPoolSpec>;
 
@@ -41,7 +51,10 @@ export const PodIPPoolStatus = z.object({
     .array(z.string().max(64))
     .max(65536)
     .optional()
-    .meta({ description: 'Addresses allocated to pods on this node.', 'x-kubernetes-list-type': 'set' }),
+    .meta({
+      description: 'Addresses allocated to pods on this node.',
+      'x-kubernetes-list-type': 'set',
+    }),
 });
 export type PodIPPoolStatus = z.infer<typeof PodIPPoolStatus>;
 

@@ -21,7 +21,13 @@ export const ServiceGraphSpec = z.object({
         name: z.string().max(63).default('').meta({ description: 'Service port name.' }),
         protocol: z.enum(['TCP', 'UDP', 'SCTP']).default('TCP').meta({ description: 'Protocol.' }),
         port: z.number().int().min(1).max(65535).meta({ description: 'External port.' }),
-        nodePort: z.number().int().min(1).max(65535).optional().meta({ description: 'Node port, if any.' }),
+        nodePort: z
+          .number()
+          .int()
+          .min(1)
+          .max(65535)
+          .optional()
+          .meta({ description: 'Node port, if any.' }),
       }),
     )
     .min(1)
@@ -31,16 +37,19 @@ export const ServiceGraphSpec = z.object({
     .array(
       z.object({
         name: z.string().min(1).max(253).meta({ description: 'Node name.' }),
-        serviceEndpoint: z.object({
-          ipv4: ipAddress("IPv4 of the node's service endpoint.").optional(),
-          ipv6: ipAddress("IPv6 of the node's service endpoint.").optional(),
-          mac: macAddress("MAC of the node's service endpoint."),
-        }).meta({ description: "The node's service endpoint (PBR next hop)." }),
+        serviceEndpoint: z
+          .object({
+            ipv4: ipAddress("IPv4 of the node's service endpoint.").optional(),
+            ipv6: ipAddress("IPv6 of the node's service endpoint.").optional(),
+            mac: macAddress("MAC of the node's service endpoint."),
+          })
+          .meta({ description: "The node's service endpoint (PBR next hop)." }),
       }),
     )
     .max(256)
     .meta({
-      description: 'Nodes with ready endpoints that receive redirected traffic (at most maxNodesServiceGraph).',
+      description:
+        'Nodes with ready endpoints that receive redirected traffic (at most maxNodesServiceGraph).',
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['name'],
     }),
@@ -50,12 +59,24 @@ export type ServiceGraphSpec = z.infer<typeof ServiceGraphSpec>;
 export const ServiceGraphStatus = z.object({
   observedGeneration: observedGeneration(),
   conditions: conditions(),
-  nodeCount: z.number().int().min(0).optional().meta({ description: 'Nodes in the redirect policy.' }),
+  nodeCount: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: 'Nodes in the redirect policy.' }),
   apic: z
     .object({
       synced: z.boolean().meta({ description: 'The APIC objects match spec.' }),
-      lastSync: z.string().optional().meta({ description: 'Last successful sync.', format: 'date-time' }),
-      redirectPolicyDn: z.string().max(512).optional().meta({ description: 'DN of the vnsSvcRedirectPol.' }),
+      lastSync: z
+        .string()
+        .optional()
+        .meta({ description: 'Last successful sync.', format: 'date-time' }),
+      redirectPolicyDn: z
+        .string()
+        .max(512)
+        .optional()
+        .meta({ description: 'DN of the vnsSvcRedirectPol.' }),
     })
     .optional()
     .meta({ description: 'APIC sync result.' }),

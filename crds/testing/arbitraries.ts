@@ -20,7 +20,14 @@ export const validSpec: fc.Arbitrary<AciFabricSpecInput> = fc
     mtu: fc.integer({ min: 1280, max: 9000 }),
   })
   .map(({ blocks, chunkLog2, podPrefix, vlans, withIpv6, method, encap, hosts, mtu }) => {
-    const [node, pod, svc, dyn, stat, pod2] = blocks as [number, number, number, number, number, number];
+    const [node, pod, svc, dyn, stat, pod2] = blocks as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     const spec: AciFabricSpecInput = {
       systemId: `kube${node}`,
       apic: {
@@ -71,23 +78,87 @@ export interface Mutation {
 }
 
 export const mutations: Mutation[] = [
-  { name: 'pod subnet overlapping the node subnet', stillValid: false, apply: (s) => void (s.network.podSubnets = [s.network.nodeSubnet.replace('.0.1/16', '.128.1/17')]) },
-  { name: 'two overlapping pod subnets', stillValid: false, apply: (s) => void s.network.podSubnets.push(s.network.podSubnets[0] ?? '') },
-  { name: 'node service subnet inside a pod subnet', stillValid: false, apply: (s) => void (s.network.nodeServiceSubnet = (s.network.podSubnets[0] ?? '').replace(/\/\d+$/, '/28')) },
-  { name: 'extern dynamic equal to extern static', stillValid: false, apply: (s) => void (s.network.externDynamic = [...(s.network.externStatic ?? [])]) },
-  { name: 'chunk size not a power of two', stillValid: false, apply: (s) => void (s.network.podSubnetChunkSize = 3 * 2 ** 4) },
-  { name: 'chunk size larger than the pod subnet', stillValid: false, apply: (s) => void (s.network.podSubnetChunkSize = 65536, s.network.podSubnets = [(s.network.podSubnets[0] ?? '').replace(/\/\d+$/, '/24')]) },
-  { name: 'duplicate VLANs', stillValid: false, apply: (s) => void (s.network.infraVlan = s.network.kubeapiVlan) },
+  {
+    name: 'pod subnet overlapping the node subnet',
+    stillValid: false,
+    apply: (s) =>
+      void (s.network.podSubnets = [s.network.nodeSubnet.replace('.0.1/16', '.128.1/17')]),
+  },
+  {
+    name: 'two overlapping pod subnets',
+    stillValid: false,
+    apply: (s) => void s.network.podSubnets.push(s.network.podSubnets[0] ?? ''),
+  },
+  {
+    name: 'node service subnet inside a pod subnet',
+    stillValid: false,
+    apply: (s) =>
+      void (s.network.nodeServiceSubnet = (s.network.podSubnets[0] ?? '').replace(/\/\d+$/, '/28')),
+  },
+  {
+    name: 'extern dynamic equal to extern static',
+    stillValid: false,
+    apply: (s) => void (s.network.externDynamic = [...(s.network.externStatic ?? [])]),
+  },
+  {
+    name: 'chunk size not a power of two',
+    stillValid: false,
+    apply: (s) => void (s.network.podSubnetChunkSize = 3 * 2 ** 4),
+  },
+  {
+    name: 'chunk size larger than the pod subnet',
+    stillValid: false,
+    apply: (s) =>
+      void (
+        (s.network.podSubnetChunkSize = 65536),
+        (s.network.podSubnets = [(s.network.podSubnets[0] ?? '').replace(/\/\d+$/, '/24')])
+      ),
+  },
+  {
+    name: 'duplicate VLANs',
+    stillValid: false,
+    apply: (s) => void (s.network.infraVlan = s.network.kubeapiVlan),
+  },
   { name: 'VLAN 0', stillValid: false, apply: (s) => void (s.network.serviceVlan = 0) },
   { name: 'no APIC hosts', stillValid: false, apply: (s) => void (s.apic.hosts = []) },
-  { name: 'certificate without name', stillValid: false, apply: (s) => void ((s.apic.credentials.method = 'Certificate'), delete s.apic.credentials.certificateName) },
-  { name: 'vlan encap without pool', stillValid: false, apply: (s) => void ((s.aci.vmmDomain.encapType = 'vlan'), delete s.aci.vmmDomain.vlanPool) },
-  { name: 'unicast multicast range', stillValid: false, apply: (s) => void (s.aci.vmmDomain.multicastRange.end = '192.168.1.1') },
-  { name: 'pod subnet without prefix', stillValid: false, apply: (s) => void (s.network.podSubnets = ['172.16.0.1']) },
+  {
+    name: 'certificate without name',
+    stillValid: false,
+    apply: (s) =>
+      void ((s.apic.credentials.method = 'Certificate'), delete s.apic.credentials.certificateName),
+  },
+  {
+    name: 'vlan encap without pool',
+    stillValid: false,
+    apply: (s) => void ((s.aci.vmmDomain.encapType = 'vlan'), delete s.aci.vmmDomain.vlanPool),
+  },
+  {
+    name: 'unicast multicast range',
+    stillValid: false,
+    apply: (s) => void (s.aci.vmmDomain.multicastRange.end = '192.168.1.1'),
+  },
+  {
+    name: 'pod subnet without prefix',
+    stillValid: false,
+    apply: (s) => void (s.network.podSubnets = ['172.16.0.1']),
+  },
   { name: 'MTU too small', stillValid: false, apply: (s) => void (s.network.mtu = 576) },
-  { name: 'extra disjoint pod subnet', stillValid: true, apply: (s) => void s.network.podSubnets.push('fd99::1/64') },
-  { name: 'password method without certificate', stillValid: true, apply: (s) => void ((s.apic.credentials.method = 'Password'), delete s.apic.credentials.certificateName) },
-  { name: 'no extern pools', stillValid: true, apply: (s) => void (delete s.network.externDynamic, delete s.network.externStatic) },
+  {
+    name: 'extra disjoint pod subnet',
+    stillValid: true,
+    apply: (s) => void s.network.podSubnets.push('fd99::1/64'),
+  },
+  {
+    name: 'password method without certificate',
+    stillValid: true,
+    apply: (s) =>
+      void ((s.apic.credentials.method = 'Password'), delete s.apic.credentials.certificateName),
+  },
+  {
+    name: 'no extern pools',
+    stillValid: true,
+    apply: (s) => void (delete s.network.externDynamic, delete s.network.externStatic),
+  },
 ];
 
 export const mutationArbitrary = fc.constantFrom(...mutations);

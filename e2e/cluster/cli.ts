@@ -7,7 +7,11 @@ const nodesFlag = rest.indexOf('--nodes');
 const nodes = nodesFlag >= 0 ? Number(rest[nodesFlag + 1]) : 3;
 
 if (command === 'up') {
-  const cluster = await Cluster.start({ dir: defaultClusterDir, nodes, log: (line) => console.log(line) });
+  const cluster = await Cluster.start({
+    dir: defaultClusterDir,
+    nodes,
+    log: (line) => console.log(line),
+  });
   console.log(`export KUBECONFIG=${cluster.kubeconfig}`);
   console.log(`Logs: ${cluster.logDir}`);
 } else if (command === 'down') {

@@ -19,7 +19,8 @@ import { ensureBinaries, kwokStages, type BinaryName, type Binaries } from './to
 
 const exec = promisify(execFile);
 
-export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok' | string;
+export type ComponentName =
+  'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok' | string;
 
 export interface ComponentState {
   binary: string;
@@ -53,12 +54,22 @@ export async function freePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
     });
   });
 }
 
-function kubeconfigYaml(server: string, caCert: string, cert: string, key: string, user: string): string {
+function kubeconfigYaml(
+  server: string,
+  caCert: string,
+  cert: string,
+  key: string,
+  user: string,
+): string {
   return [
     'apiVersion: v1',
     'kind: Config',
@@ -144,7 +155,9 @@ export class Cluster {
     for (const user of ['admin', 'kube-controller-manager', 'kube-scheduler', 'kwok']) {
       const file = path.join(dir, `${user}.kubeconfig`);
       const { cert, key } = pki.cert(user);
-      await writeFile(file, kubeconfigYaml(serverUrl, pki.caCert, cert, key, user), { mode: 0o600 });
+      await writeFile(file, kubeconfigYaml(serverUrl, pki.caCert, cert, key, user), {
+        mode: 0o600,
+      });
       kubeconfigs[user] = file;
     }
     const cluster = new Cluster({
@@ -177,7 +190,11 @@ export class Cluster {
       '--unsafe-no-fsync',
       '--log-level=warn',
     ]);
-    await cluster.launch('kube-apiserver', binaries['kube-apiserver'], apiServerArgs(pki, apiPort, etcdUrl));
+    await cluster.launch(
+      'kube-apiserver',
+      binaries['kube-apiserver'],
+      apiServerArgs(pki, apiPort, etcdUrl),
+    );
     await cluster.waitForApiServer(serverUrl, 120_000);
     await cluster.launch('kube-controller-manager', binaries['kube-controller-manager'], [
       `--kubeconfig=${kubeconfigs['kube-controller-manager']}`,
@@ -219,7 +236,9 @@ export class Cluster {
     await cluster.save();
     await cluster.addNodes(options.nodes ?? 3);
     await cluster.waitForNodesReady(120_000);
-    log(`Cluster up in ${Math.round((Date.now() - started) / 1000)}s: KUBECONFIG=${cluster.kubeconfig}`);
+    log(
+      `Cluster up in ${Math.round((Date.now() - started) / 1000)}s: KUBECONFIG=${cluster.kubeconfig}`,
+    );
     return cluster;
   }
 
@@ -231,11 +250,20 @@ export class Cluster {
    * Starts a detached process recorded with the cluster (log in logs/<name>.log),
    * so `cluster:down` stops it too; the demo runs the operator this way.
    */
-  async launch(name: ComponentName, binary: string, args: string[], env?: NodeJS.ProcessEnv): Promise<void> {
+  async launch(
+    name: ComponentName,
+    binary: string,
+    args: string[],
+    env?: NodeJS.ProcessEnv,
+  ): Promise<void> {
     const logFile = path.join(this.logDir, `${name}.log`);
     const fd = openSync(logFile, 'a');
     // Detached: the components outlive the process that started them (cluster:up, the test runner).
-    const child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd], ...(env ? { env } : {}) });
+    const child = spawn(binary, args, {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      ...(env ? { env } : {}),
+    });
     closeSync(fd);
     child.unref();
     if (child.pid === undefined) throw new Error(`Failed to start ${name}`);
@@ -260,7 +288,9 @@ export class Cluster {
   }
 
   private urlOf(name: ComponentName): string {
-    const port = this.state.components[name]?.args.find((a) => a.startsWith('--secure-port='))?.split('=')[1];
+    const port = this.state.components[name]?.args
+      .find((a) => a.startsWith('--secure-port='))
+      ?.split('=')[1];
     return `https://127.0.0.1:${port}`;
   }
 
@@ -269,16 +299,24 @@ export class Cluster {
    * start "its" API server without disturbing the rest of the suite.
    * Returns the name of the component and a kubeconfig pointing at it.
    */
-  async addApiServer(name: string): Promise<{ component: string; kubeconfig: string; serverUrl: string }> {
+  async addApiServer(
+    name: string,
+  ): Promise<{ component: string; kubeconfig: string; serverUrl: string }> {
     const pki = await loadPki(path.join(this.state.dir, 'pki'));
     const port = await freePort();
     const component = `kube-apiserver-${name}`;
-    await this.launch(component, this.state.binaries['kube-apiserver'], apiServerArgs(pki, port, this.state.etcdUrl));
+    await this.launch(
+      component,
+      this.state.binaries['kube-apiserver'],
+      apiServerArgs(pki, port, this.state.etcdUrl),
+    );
     const serverUrl = `https://127.0.0.1:${port}`;
     await this.waitForApiServer(serverUrl, 120_000);
     const kubeconfig = path.join(this.state.dir, `${component}.kubeconfig`);
     const { cert, key } = pki.cert('admin');
-    await writeFile(kubeconfig, kubeconfigYaml(serverUrl, pki.caCert, cert, key, 'admin'), { mode: 0o600 });
+    await writeFile(kubeconfig, kubeconfigYaml(serverUrl, pki.caCert, cert, key, 'admin'), {
+      mode: 0o600,
+    });
     return { component, kubeconfig, serverUrl };
   }
 
@@ -298,7 +336,10 @@ export class Cluster {
     const names = Array.from({ length: count }, (_, i) => `kwok-node-${start + i}`);
     const docs = names.map((name) => JSON.stringify(kwokNode(name)));
     for (let i = 0; i < docs.length; i += 200) {
-      await this.kubectl(['apply', '-f', '-'], `{"apiVersion":"v1","kind":"List","items":[${docs.slice(i, i + 200).join(',')}]}`);
+      await this.kubectl(
+        ['apply', '-f', '-'],
+        `{"apiVersion":"v1","kind":"List","items":[${docs.slice(i, i + 200).join(',')}]}`,
+      );
     }
     this.state.nodes.push(...names);
     await this.save();
@@ -313,13 +354,23 @@ export class Cluster {
   }
 
   async waitForNodesReady(timeoutMs: number): Promise<void> {
-    await this.kubectl(['wait', '--for=condition=Ready', 'node', '--all', `--timeout=${Math.round(timeoutMs / 1000)}s`]);
+    await this.kubectl([
+      'wait',
+      '--for=condition=Ready',
+      'node',
+      '--all',
+      `--timeout=${Math.round(timeoutMs / 1000)}s`,
+    ]);
   }
 
   async waitForApiServer(url: string, timeoutMs: number): Promise<void> {
     const pki = await loadPki(path.join(this.state.dir, 'pki'));
     const { cert, key } = pki.cert('admin');
-    const agent = new https.Agent({ ca: readFileSync(pki.caCert), cert: readFileSync(cert), key: readFileSync(key) });
+    const agent = new https.Agent({
+      ca: readFileSync(pki.caCert),
+      cert: readFileSync(cert),
+      key: readFileSync(key),
+    });
     const deadline = Date.now() + timeoutMs;
     let last = '';
     while (Date.now() < deadline) {
@@ -334,7 +385,9 @@ export class Cluster {
       if (last === '200') return;
       await sleep(250);
     }
-    throw new Error(`kube-apiserver at ${url} not ready after ${timeoutMs}ms (last: ${last}); see ${this.logDir}`);
+    throw new Error(
+      `kube-apiserver at ${url} not ready after ${timeoutMs}ms (last: ${last}); see ${this.logDir}`,
+    );
   }
 
   /** Last lines of every component log, for test failure reports. */
@@ -342,7 +395,9 @@ export class Cluster {
     const parts: string[] = [];
     for (const [name, component] of Object.entries(this.state.components)) {
       const text = await readFile(component.logFile, 'utf8').catch(() => '');
-      parts.push(`----- ${name} (${component.logFile}) -----\n${text.split('\n').slice(-lines).join('\n')}`);
+      parts.push(
+        `----- ${name} (${component.logFile}) -----\n${text.split('\n').slice(-lines).join('\n')}`,
+      );
     }
     return parts.join('\n');
   }
@@ -395,14 +450,20 @@ async function loadPki(dir: string): Promise<Pki> {
   };
 }
 
-export async function kubectlRun(kubectl: string, kubeconfig: string, args: string[], input?: string): Promise<string> {
+export async function kubectlRun(
+  kubectl: string,
+  kubeconfig: string,
+  args: string[],
+  input?: string,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       kubectl,
       [`--kubeconfig=${kubeconfig}`, ...args],
       { maxBuffer: 64 * 1024 * 1024 },
       (error, stdout, stderr) => {
-        if (error) reject(new Error(`kubectl ${args.join(' ')} failed: ${stderr || error.message}`));
+        if (error)
+          reject(new Error(`kubectl ${args.join(' ')} failed: ${stderr || error.message}`));
         else resolve(stdout);
       },
     );
@@ -433,7 +494,10 @@ export function kwokNode(name: string): Record<string, unknown> {
 }
 
 async function killAndWait(pid: number): Promise<void> {
-  for (const [signal, waitMs] of [['SIGTERM', 10_000], ['SIGKILL', 5_000]] as const) {
+  for (const [signal, waitMs] of [
+    ['SIGTERM', 10_000],
+    ['SIGKILL', 5_000],
+  ] as const) {
     try {
       process.kill(-pid, signal);
     } catch {

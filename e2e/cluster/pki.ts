@@ -33,11 +33,18 @@ async function openssl(args: string[]): Promise<void> {
   await run('openssl', args);
 }
 
-async function issue(dir: string, ca: { cert: string; key: string }, request: CertRequest): Promise<void> {
+async function issue(
+  dir: string,
+  ca: { cert: string; key: string },
+  request: CertRequest,
+): Promise<void> {
   const key = path.join(dir, `${request.name}.key`);
   const csr = path.join(dir, `${request.name}.csr`);
   const ext = path.join(dir, `${request.name}.ext`);
-  const usages = [request.client ? 'clientAuth' : '', request.serverNames || request.serverIps ? 'serverAuth' : '']
+  const usages = [
+    request.client ? 'clientAuth' : '',
+    request.serverNames || request.serverIps ? 'serverAuth' : '',
+  ]
     .filter(Boolean)
     .join(',');
   const san = [
@@ -53,15 +60,66 @@ async function issue(dir: string, ca: { cert: string; key: string }, request: Ce
       ...(san.length > 0 ? [`subjectAltName=${san.join(',')}`] : []),
     ].join('\n'),
   );
-  await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', request.subject]);
-  await openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-days', '30', '-out', path.join(dir, `${request.name}.crt`), '-extfile', ext]);
+  await openssl([
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    csr,
+    '-subj',
+    request.subject,
+  ]);
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.cert,
+    '-CAkey',
+    ca.key,
+    '-set_serial',
+    `0x${randomBytes(8).toString('hex')}`,
+    '-days',
+    '30',
+    '-out',
+    path.join(dir, `${request.name}.crt`),
+    '-extfile',
+    ext,
+  ]);
 }
 
 export async function createPki(dir: string): Promise<Pki> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const caCert = path.join(dir, 'ca.crt');
   const caKey = path.join(dir, 'ca.key');
-  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', caKey, '-out', caCert, '-days', '30', '-subj', '/CN=aci-containers-e2e-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature']);
+  await openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    caKey,
+    '-out',
+    caCert,
+    '-days',
+    '30',
+    '-subj',
+    '/CN=aci-containers-e2e-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+  ]);
   const ca = { cert: caCert, key: caKey };
   const local = { serverNames: ['localhost'], serverIps: ['127.0.0.1'] };
   const requests: CertRequest[] = [
@@ -70,12 +128,26 @@ export async function createPki(dir: string): Promise<Pki> {
     {
       name: 'apiserver',
       subject: '/CN=kube-apiserver',
-      serverNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+      serverNames: [
+        'localhost',
+        'kubernetes',
+        'kubernetes.default',
+        'kubernetes.default.svc',
+        'kubernetes.default.svc.cluster.local',
+      ],
       serverIps: ['127.0.0.1', '10.96.0.1'],
     },
-    { name: 'apiserver-kubelet-client', subject: '/O=system:masters/CN=kube-apiserver-kubelet-client', client: true },
+    {
+      name: 'apiserver-kubelet-client',
+      subject: '/O=system:masters/CN=kube-apiserver-kubelet-client',
+      client: true,
+    },
     { name: 'admin', subject: '/O=system:masters/CN=kubernetes-admin', client: true },
-    { name: 'kube-controller-manager', subject: '/CN=system:kube-controller-manager', client: true },
+    {
+      name: 'kube-controller-manager',
+      subject: '/CN=system:kube-controller-manager',
+      client: true,
+    },
     { name: 'kube-scheduler', subject: '/CN=system:kube-scheduler', client: true },
     // kwok plays every kubelet; it needs to update any node and pod, so it gets admin rights.
     { name: 'kwok', subject: '/O=system:masters/CN=kwok-controller', client: true },
@@ -83,7 +155,15 @@ export async function createPki(dir: string): Promise<Pki> {
   await Promise.all(requests.map((request) => issue(dir, ca, request)));
   const serviceAccountKey = path.join(dir, 'sa.key');
   const serviceAccountPub = path.join(dir, 'sa.pub');
-  await openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', serviceAccountKey]);
+  await openssl([
+    'genpkey',
+    '-algorithm',
+    'RSA',
+    '-pkeyopt',
+    'rsa_keygen_bits:2048',
+    '-out',
+    serviceAccountKey,
+  ]);
   await openssl(['pkey', '-in', serviceAccountKey, '-pubout', '-out', serviceAccountPub]);
   return {
     dir,

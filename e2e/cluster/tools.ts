@@ -15,7 +15,8 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const toolsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'tools');
 
-export const cacheRoot = process.env.ACI_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'aci-containers');
+export const cacheRoot =
+  process.env.ACI_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'aci-containers');
 
 /** Go module folder → the commands it builds (binary name = last path element). */
 const toolModules: Record<string, string[]> = {
@@ -30,7 +31,14 @@ const toolModules: Record<string, string[]> = {
   kustomize: ['sigs.k8s.io/kustomize/kustomize/v5'],
 };
 
-export type BinaryName = 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kubectl' | 'etcd' | 'kwok' | 'kustomize';
+export type BinaryName =
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kube-scheduler'
+  | 'kubectl'
+  | 'etcd'
+  | 'kwok'
+  | 'kustomize';
 export type Binaries = Record<BinaryName, string>;
 
 /** The file name `go build -o dir/` gives a command: its last path element, skipping a /vN suffix. */
@@ -64,10 +72,14 @@ export async function ensureBinaries(log: (line: string) => void = () => {}): Pr
   for (const [name, packages] of Object.entries(toolModules)) {
     const moduleDir = path.join(toolsDir, name);
     const binDir = path.join(cacheRoot, 'bin', `${name}-${await moduleKey(moduleDir)}`);
-    const wanted = packages.map((pkg) => [binaryName(pkg), path.join(binDir, binaryName(pkg))] as const);
+    const wanted = packages.map(
+      (pkg) => [binaryName(pkg), path.join(binDir, binaryName(pkg))] as const,
+    );
     const missing = (await Promise.all(wanted.map(([, file]) => exists(file)))).some((ok) => !ok);
     if (missing) {
-      log(`Building ${name} (${packages.length} binaries) from Go modules into ${binDir}; the first build takes minutes`);
+      log(
+        `Building ${name} (${packages.length} binaries) from Go modules into ${binDir}; the first build takes minutes`,
+      );
       const staging = `${binDir}.partial-${process.pid}`;
       await rm(staging, { recursive: true, force: true });
       await mkdir(staging, { recursive: true });

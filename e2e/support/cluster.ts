@@ -14,7 +14,10 @@ import { repoRoot } from './paths.ts';
 
 export async function testCluster(): Promise<Cluster> {
   const dir = process.env.ACI_CLUSTER_DIR;
-  if (!dir) throw new Error('ACI_CLUSTER_DIR is not set: run the e2e tests through `npm test`, which starts the cluster');
+  if (!dir)
+    throw new Error(
+      'ACI_CLUSTER_DIR is not set: run the e2e tests through `npm test`, which starts the cluster',
+    );
   return Cluster.attach(dir);
 }
 
@@ -43,7 +46,9 @@ export async function eventually<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
-  throw new Error(`Timed out after ${timeoutMs}ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+  throw new Error(
+    `Timed out after ${timeoutMs}ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`,
+  );
 }
 
 export async function readYamlDocuments(file: string): Promise<KubeObject[]> {
@@ -67,12 +72,16 @@ export async function ensureCrds(client: KubeClient): Promise<void> {
   }
   for (const crd of await crdObjects()) {
     await eventually(async () => {
-      const current = await client.get<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>({
+      const current = await client.get<
+        KubeObject & { status?: { conditions?: { type: string; status: string }[] } }
+      >({
         apiVersion: 'apiextensions.k8s.io/v1',
         kind: 'CustomResourceDefinition',
         name: crd.metadata.name,
       });
-      return current.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+      return current.status?.conditions?.some(
+        (c) => c.type === 'Established' && c.status === 'True',
+      );
     }, `CRD ${crd.metadata.name} Established`);
   }
 }

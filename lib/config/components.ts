@@ -31,7 +31,9 @@ export const ports = {
 
 export const ControllerConfig = z.object({
   logLevel,
-  fabricName: z.string().meta({ description: 'AciFabric whose status the controller reports into.' }),
+  fabricName: z
+    .string()
+    .meta({ description: 'AciFabric whose status the controller reports into.' }),
   systemId: z.string(),
   namespace: z.string(),
   apic: z.object({

@@ -6,7 +6,11 @@ export interface BackoffOptions {
   jitter?: number;
 }
 
-export function backoffDelay(attempt: number, options: BackoffOptions, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  options: BackoffOptions,
+  random: () => number = Math.random,
+): number {
   const base = Math.min(options.maxMs, options.initialMs * 2 ** Math.max(0, attempt));
   const jitter = options.jitter ?? 0.5;
   return Math.round(base * (1 - jitter) + base * jitter * random());

@@ -23,8 +23,10 @@ export class KubeApiError extends Error {
   }
 }
 
-export const isNotFound = (err: unknown): boolean => err instanceof KubeApiError && err.status === 404;
-export const isConflict = (err: unknown): boolean => err instanceof KubeApiError && err.status === 409;
+export const isNotFound = (err: unknown): boolean =>
+  err instanceof KubeApiError && err.status === 404;
+export const isConflict = (err: unknown): boolean =>
+  err instanceof KubeApiError && err.status === 409;
 export const isGone = (err: unknown): boolean => err instanceof KubeApiError && err.status === 410;
 export const isAlreadyExists = (err: unknown): boolean =>
   err instanceof KubeApiError && err.status === 409 && err.reason === 'AlreadyExists';
@@ -95,7 +97,11 @@ export class KubeClient {
     return new KubeClient(config);
   }
 
-  private async options(method: string, path: string, headers: Record<string, string>): Promise<https.RequestOptions> {
+  private async options(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+  ): Promise<https.RequestOptions> {
     const options: https.RequestOptions = {
       method,
       protocol: this.server.protocol,
@@ -147,7 +153,9 @@ export class KubeClient {
           reject(apiError(status, text, `${method} ${path}`));
         });
       });
-      req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path} timed out after ${timeoutMs}ms`)));
+      req.setTimeout(timeoutMs, () =>
+        req.destroy(new Error(`${method} ${path} timed out after ${timeoutMs}ms`)),
+      );
       req.on('error', reject);
       req.end(payload);
     });
@@ -168,17 +176,21 @@ export class KubeClient {
     }
   }
 
-  async list<T extends KubeObject>(apiVersion: string, kind: string, options: ListOptions = {}): Promise<ListResult<T>> {
+  async list<T extends KubeObject>(
+    apiVersion: string,
+    kind: string,
+    options: ListOptions = {},
+  ): Promise<ListResult<T>> {
     const info = resourceFor(apiVersion, kind);
     const items: T[] = [];
     let continueToken: string | undefined;
-    let resourceVersion = '';
+    let resourceVersion: string;
     do {
       const query = listQuery({ ...options, limit: options.limit ?? 500, continue: continueToken });
-      const page = await this.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>(
-        'GET',
-        `${collectionPath(info, options.namespace)}${query}`,
-      );
+      const page = await this.request<{
+        items: T[];
+        metadata: { resourceVersion: string; continue?: string };
+      }>('GET', `${collectionPath(info, options.namespace)}${query}`);
       // Lists drop apiVersion/kind on items; put them back so items are self-describing.
       for (const item of page.items) items.push({ ...item, apiVersion, kind });
       resourceVersion = page.metadata.resourceVersion;
@@ -188,19 +200,28 @@ export class KubeClient {
   }
 
   /** With dryRun the API server validates and admits the object without persisting it. */
-  async create<T extends KubeObject>(object: T, options: { dryRun?: boolean; fieldManager?: string } = {}): Promise<T> {
+  async create<T extends KubeObject>(
+    object: T,
+    options: { dryRun?: boolean; fieldManager?: string } = {},
+  ): Promise<T> {
     const info = resourceFor(object.apiVersion, object.kind);
     const params = new URLSearchParams();
     if (options.dryRun) params.set('dryRun', 'All');
     if (options.fieldManager) params.set('fieldManager', options.fieldManager);
     const query = params.size > 0 ? `?${params.toString()}` : '';
-    return this.request<T>('POST', `${collectionPath(info, object.metadata.namespace)}${query}`, object);
+    return this.request<T>(
+      'POST',
+      `${collectionPath(info, object.metadata.namespace)}${query}`,
+      object,
+    );
   }
 
   /** PUT with the object's resourceVersion: optimistic concurrency, 409 on conflict. */
   async replace<T extends KubeObject>(object: T, subresource?: 'status'): Promise<T> {
     const info = resourceFor(object.apiVersion, object.kind);
-    const path = objectPath(info, object.metadata.name, object.metadata.namespace) + (subresource ? `/${subresource}` : '');
+    const path =
+      objectPath(info, object.metadata.name, object.metadata.namespace) +
+      (subresource ? `/${subresource}` : '');
     return this.request<T>('PUT', path, object);
   }
 
@@ -218,13 +239,21 @@ export class KubeClient {
     return this.request<T>('PATCH', path, object, 'application/apply-patch+yaml');
   }
 
-  async mergePatch<T extends KubeObject>(ref: ObjectRef, patch: unknown, subresource?: 'status'): Promise<T> {
+  async mergePatch<T extends KubeObject>(
+    ref: ObjectRef,
+    patch: unknown,
+    subresource?: 'status',
+  ): Promise<T> {
     const info = resourceFor(ref.apiVersion, ref.kind);
     const path = objectPath(info, ref.name, ref.namespace) + (subresource ? `/${subresource}` : '');
     return this.request<T>('PATCH', path, patch, 'application/merge-patch+json');
   }
 
-  async jsonPatch<T extends KubeObject>(ref: ObjectRef, operations: unknown[], subresource?: 'status'): Promise<T> {
+  async jsonPatch<T extends KubeObject>(
+    ref: ObjectRef,
+    operations: unknown[],
+    subresource?: 'status',
+  ): Promise<T> {
     const info = resourceFor(ref.apiVersion, ref.kind);
     const path = objectPath(info, ref.name, ref.namespace) + (subresource ? `/${subresource}` : '');
     return this.request<T>('PATCH', path, operations, 'application/json-patch+json');
@@ -273,7 +302,15 @@ export class KubeClient {
         if ((res.statusCode ?? 0) >= 300) {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => reject(apiError(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), `WATCH ${path}`)));
+          res.on('end', () =>
+            reject(
+              apiError(
+                res.statusCode ?? 0,
+                Buffer.concat(chunks).toString('utf8'),
+                `WATCH ${path}`,
+              ),
+            ),
+          );
           return;
         }
         let buffered = '';
@@ -287,8 +324,18 @@ export class KubeClient {
             if (!line) continue;
             const event = JSON.parse(line) as WatchEvent<T>;
             if (event.type === 'ERROR') {
-              const status = event.object as unknown as { code?: number; reason?: string; message?: string };
-              reject(new KubeApiError(status.code ?? 500, status.reason ?? 'Unknown', status.message ?? 'watch error'));
+              const status = event.object as unknown as {
+                code?: number;
+                reason?: string;
+                message?: string;
+              };
+              reject(
+                new KubeApiError(
+                  status.code ?? 500,
+                  status.reason ?? 'Unknown',
+                  status.message ?? 'watch error',
+                ),
+              );
               request?.destroy();
               return;
             }
@@ -326,7 +373,12 @@ function listQuery(options: ListOptions): string {
 function apiError(status: number, text: string, what: string): KubeApiError {
   try {
     const body = JSON.parse(text) as { reason?: string; message?: string; details?: unknown };
-    return new KubeApiError(status, body.reason ?? 'Unknown', `${what}: ${body.message ?? text}`, body.details);
+    return new KubeApiError(
+      status,
+      body.reason ?? 'Unknown',
+      `${what}: ${body.message ?? text}`,
+      body.details,
+    );
   } catch {
     return new KubeApiError(status, 'Unknown', `${what}: HTTP ${status} ${text.slice(0, 500)}`);
   }

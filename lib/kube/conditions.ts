@@ -27,7 +27,9 @@ export function setCondition(
     ...input,
     ...(observedGeneration !== undefined ? { observedGeneration } : {}),
     lastTransitionTime:
-      previous && previous.status === input.status ? previous.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      previous && previous.status === input.status
+        ? previous.lastTransitionTime
+        : now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
   };
   if (index >= 0) list[index] = next;
   else list.push(next);
@@ -40,12 +42,16 @@ export function setConditions(
   observedGeneration: number | undefined,
   now: Date,
 ): Condition[] {
-  return inputs.reduce<Condition[]>((list, input) => setCondition(list, input, observedGeneration, now), [
-    ...(conditions ?? []),
-  ]);
+  return inputs.reduce<Condition[]>(
+    (list, input) => setCondition(list, input, observedGeneration, now),
+    [...(conditions ?? [])],
+  );
 }
 
-export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
+export function findCondition(
+  conditions: readonly Condition[] | undefined,
+  type: string,
+): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }
 

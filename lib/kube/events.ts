@@ -35,7 +35,12 @@ export class EventRecorder {
     private readonly options: EventRecorderOptions,
   ) {}
 
-  async record(object: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
+  async record(
+    object: KubeObject,
+    type: EventType,
+    reason: string,
+    message: string,
+  ): Promise<void> {
     // Cluster-scoped objects' events live in `default`, where kubectl describe looks for them.
     const namespace = object.metadata.namespace ?? 'default';
     const key = `${object.kind}/${namespace}/${object.metadata.name}/${object.metadata.uid}/${reason}/${message}`;

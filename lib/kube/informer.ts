@@ -79,7 +79,11 @@ export class Informer<T extends KubeObject> {
   }
 
   private async relist(): Promise<string> {
-    const { items, resourceVersion } = await this.client.list<T>(this.apiVersion, this.kind, this.options);
+    const { items, resourceVersion } = await this.client.list<T>(
+      this.apiVersion,
+      this.kind,
+      this.options,
+    );
     this.relists++;
     const seen = new Set<string>();
     for (const item of items) {
@@ -88,7 +92,8 @@ export class Informer<T extends KubeObject> {
       const previous = this.cache.get(key);
       this.cache.set(key, item);
       if (!previous) this.emit('add', item);
-      else if (previous.metadata.resourceVersion !== item.metadata.resourceVersion) this.emit('update', item, previous);
+      else if (previous.metadata.resourceVersion !== item.metadata.resourceVersion)
+        this.emit('update', item, previous);
     }
     for (const [key, previous] of this.cache) {
       if (seen.has(key)) continue;
@@ -113,7 +118,11 @@ export class Informer<T extends KubeObject> {
         const handle = await this.client.watch<T>(
           this.apiVersion,
           this.kind,
-          { ...this.options, resourceVersion, timeoutSeconds: this.options.watchTimeoutSeconds ?? 300 },
+          {
+            ...this.options,
+            resourceVersion,
+            timeoutSeconds: this.options.watchTimeoutSeconds ?? 300,
+          },
           (event) => {
             attempt = 0;
             resourceVersion = event.object.metadata.resourceVersion ?? resourceVersion;
@@ -141,7 +150,10 @@ export class Informer<T extends KubeObject> {
         }
         attempt++;
         this.options.onError?.(error, attempt);
-        await sleep(backoffDelay(attempt - 1, this.options.backoff ?? { initialMs: 200, maxMs: 30_000 }), signal);
+        await sleep(
+          backoffDelay(attempt - 1, this.options.backoff ?? { initialMs: 200, maxMs: 30_000 }),
+          signal,
+        );
       }
     }
   }

@@ -79,10 +79,13 @@ export class LeaderElector {
       while (!stop.aborted && !(await this.tryAcquireOrRenew())) await sleep(retry, stop);
       if (stop.aborted) break;
       this.leading = true;
-      this.options.log?.('Acquired leadership', { lease: this.options.name, identity: this.identity });
+      this.options.log?.('Acquired leadership', {
+        lease: this.options.name,
+        identity: this.identity,
+      });
       const work = new AbortController();
-      const leaderWork = Promise.resolve(this.options.onStartedLeading(work.signal)).catch((error: unknown) =>
-        this.options.log?.('Leader work failed', { error: String(error) }),
+      const leaderWork = Promise.resolve(this.options.onStartedLeading(work.signal)).catch(
+        (error: unknown) => this.options.log?.('Leader work failed', { error: String(error) }),
       );
       // Renew until it fails for longer than renewDeadline or we are stopped.
       let lastRenew = Date.now();
@@ -102,7 +105,12 @@ export class LeaderElector {
   }
 
   private leaseRef() {
-    return { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: this.options.namespace, name: this.options.name };
+    return {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      namespace: this.options.namespace,
+      name: this.options.name,
+    };
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
@@ -142,7 +150,10 @@ export class LeaderElector {
           leaseDurationSeconds: this.leaseDurationMs / 1000,
           renewTime: microTime(now),
           ...(takingOver
-            ? { acquireTime: microTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + (holder ? 1 : 0) }
+            ? {
+                acquireTime: microTime(now),
+                leaseTransitions: (spec.leaseTransitions ?? 0) + (holder ? 1 : 0),
+              }
             : {}),
         },
       });
@@ -160,7 +171,13 @@ export class LeaderElector {
       if (lease?.spec?.holderIdentity !== this.identity) return;
       await this.client.replace<Lease>({
         ...lease,
-        spec: { ...lease.spec, holderIdentity: null, acquireTime: null, renewTime: null, leaseDurationSeconds: 1 },
+        spec: {
+          ...lease.spec,
+          holderIdentity: null,
+          acquireTime: null,
+          renewTime: null,
+          leaseDurationSeconds: 1,
+        },
       });
     } catch (error) {
       this.options.log?.('Failed to release lease', { error: String(error) });

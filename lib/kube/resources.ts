@@ -35,8 +35,18 @@ const builtin: ResourceInfo[] = [
   ['scheduling.k8s.io/v1', 'PriorityClass', 'priorityclasses', false],
   ['apiextensions.k8s.io/v1', 'CustomResourceDefinition', 'customresourcedefinitions', false],
   ['policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets', true],
-  ['admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicy', 'validatingadmissionpolicies', false],
-  ['admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicyBinding', 'validatingadmissionpolicybindings', false],
+  [
+    'admissionregistration.k8s.io/v1',
+    'ValidatingAdmissionPolicy',
+    'validatingadmissionpolicies',
+    false,
+  ],
+  [
+    'admissionregistration.k8s.io/v1',
+    'ValidatingAdmissionPolicyBinding',
+    'validatingadmissionpolicybindings',
+    false,
+  ],
 ].map(([apiVersion, kind, plural, namespaced]) => ({
   apiVersion: apiVersion as string,
   kind: kind as string,
@@ -51,18 +61,24 @@ const custom: ResourceInfo[] = customResources.map((r) => ({
   namespaced: r.scope === 'Namespaced',
 }));
 
-const byKind = new Map([...builtin, ...custom].map((info) => [`${info.apiVersion}/${info.kind}`, info]));
+const byKind = new Map(
+  [...builtin, ...custom].map((info) => [`${info.apiVersion}/${info.kind}`, info]),
+);
 
 export function resourceFor(apiVersion: string, kind: string): ResourceInfo {
   const info = byKind.get(`${apiVersion}/${kind}`);
-  if (!info) throw new Error(`Unknown resource ${apiVersion} ${kind}: add it to lib/kube/resources.ts`);
+  if (!info)
+    throw new Error(`Unknown resource ${apiVersion} ${kind}: add it to lib/kube/resources.ts`);
   return info;
 }
 
 /** The collection path, e.g. /apis/apps/v1/namespaces/x/deployments. */
 export function collectionPath(info: ResourceInfo, namespace?: string): string {
-  const base = info.apiVersion.includes('/') ? `/apis/${info.apiVersion}` : `/api/${info.apiVersion}`;
-  if (info.namespaced && namespace) return `${base}/namespaces/${encodeURIComponent(namespace)}/${info.plural}`;
+  const base = info.apiVersion.includes('/')
+    ? `/apis/${info.apiVersion}`
+    : `/api/${info.apiVersion}`;
+  if (info.namespaced && namespace)
+    return `${base}/namespaces/${encodeURIComponent(namespace)}/${info.plural}`;
   return `${base}/${info.plural}`;
 }
 

@@ -16,7 +16,8 @@ export type Labels = Readonly<Record<string, string>> | undefined;
 export function matchesSelector(selector: LabelSelector | undefined, labels: Labels): boolean {
   if (!selector) return false;
   const have = labels ?? {};
-  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) if (have[key] !== value) return false;
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {}))
+    if (have[key] !== value) return false;
   for (const requirement of selector.matchExpressions ?? []) {
     const present = Object.hasOwn(have, requirement.key);
     const value = have[requirement.key];
@@ -43,7 +44,9 @@ export function matchesSelector(selector: LabelSelector | undefined, labels: Lab
 
 /** Number of requirements: the "more specific selector wins" measure of EndpointGroupMapping precedence. */
 export function selectorSpecificity(selector: LabelSelector | undefined): number {
-  return Object.keys(selector?.matchLabels ?? {}).length + (selector?.matchExpressions?.length ?? 0);
+  return (
+    Object.keys(selector?.matchLabels ?? {}).length + (selector?.matchExpressions?.length ?? 0)
+  );
 }
 
 /** The `labelSelector` query string form, for list/watch requests. */

@@ -65,7 +65,10 @@ test('failures retry with growing backoff until success', async (t) => {
       if (attempts.length < 4) throw new Error('not yet');
       done.resolve();
     },
-    { backoff: { initialMs: 5, maxMs: 100, jitter: 0 }, onError: (_key, _error, attempt) => errors.push(attempt) },
+    {
+      backoff: { initialMs: 5, maxMs: 100, jitter: 0 },
+      onError: (_key, _error, attempt) => errors.push(attempt),
+    },
   );
   queue.start();
   queue.add('k');

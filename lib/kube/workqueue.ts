@@ -108,7 +108,10 @@ export class WorkQueue {
         const attempt = this.failures.get(key) ?? 0;
         this.failures.set(key, attempt + 1);
         this.options.onError?.(key, error, attempt + 1);
-        this.addAfter(key, backoffDelay(attempt, this.options.backoff ?? { initialMs: 100, maxMs: 60_000 }));
+        this.addAfter(
+          key,
+          backoffDelay(attempt, this.options.backoff ?? { initialMs: 100, maxMs: 60_000 }),
+        );
       } finally {
         this.processing.delete(key);
         if (this.dirtyWhileProcessing.delete(key)) this.add(key);

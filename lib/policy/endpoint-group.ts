@@ -29,7 +29,9 @@ export interface SecurityGroupRef {
 export interface MappingInput {
   name: string;
   namespace: string;
-  spec: Pick<EndpointGroupMappingSpec, 'podSelector' | 'endpointGroup' | 'securityGroups'> & { priority?: number };
+  spec: Pick<EndpointGroupMappingSpec, 'podSelector' | 'endpointGroup' | 'securityGroups'> & {
+    priority?: number;
+  };
 }
 
 export interface PodInput {
@@ -77,10 +79,16 @@ export function resolveEndpointGroup(
         applicationProfile: endpointGroup.applicationProfile,
         name: endpointGroup.name,
       },
-      securityGroups: (securityGroups ?? []).map((sg) => ({ tenant: sg.tenant ?? defaults.tenant, name: sg.name })),
+      securityGroups: (securityGroups ?? []).map((sg) => ({
+        tenant: sg.tenant ?? defaults.tenant,
+        name: sg.name,
+      })),
       mapping: `${winner.namespace}/${winner.name}`,
     };
   }
   const system = defaults.systemNamespaces.includes(pod.namespace);
-  return { endpointGroup: system ? defaults.systemEndpointGroup : defaults.defaultEndpointGroup, securityGroups: [] };
+  return {
+    endpointGroup: system ? defaults.systemEndpointGroup : defaults.defaultEndpointGroup,
+    securityGroups: [],
+  };
 }

@@ -6,7 +6,13 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import type { V1LabelSelector, V1NetworkPolicy, V1NetworkPolicyPeer, V1NetworkPolicyPort, V1Pod } from '@kubernetes/client-node';
+import type {
+  V1LabelSelector,
+  V1NetworkPolicy,
+  V1NetworkPolicyPeer,
+  V1NetworkPolicyPort,
+  V1Pod,
+} from '@kubernetes/client-node';
 import type { SecurityGroupFile, SecurityGroupRule } from '../../agents/opflex/files.ts';
 import { cidrContains } from '../../agents/opflex/iprange.ts';
 import {
@@ -20,32 +26,64 @@ import {
   modelPods,
   referenceAllowed,
 } from '../../agents/opflex/testkit/netpol-model.ts';
-import { type CompiledPolicies, compileNetworkPolicies, matchesSelector, policyTypes } from './network-policy.ts';
+import {
+  type CompiledPolicies,
+  compileNetworkPolicies,
+  matchesSelector,
+  policyTypes,
+} from './network-policy.ts';
 
 const Prefix = '10.131';
 const model = modelPods(Prefix);
 const pods = model.map(k8sPod);
 const namespaces = Namespaces.map(k8sNamespace);
-const compile = (policies: V1NetworkPolicy[]): CompiledPolicies => compileNetworkPolicies({ policies, pods, namespaces });
-const np = (ns: string, name: string, spec: V1NetworkPolicy['spec']): V1NetworkPolicy => ({ metadata: { namespace: ns, name }, spec });
+const compile = (policies: V1NetworkPolicy[]): CompiledPolicies =>
+  compileNetworkPolicies({ policies, pods, namespaces });
+const np = (ns: string, name: string, spec: V1NetworkPolicy['spec']): V1NetworkPolicy => ({
+  metadata: { namespace: ns, name },
+  spec,
+});
 const groupsOf = (c: CompiledPolicies, ns: string, pod: string): SecurityGroupFile[] =>
-  (c.podGroups.get(`${ns}/${pod}`) ?? []).map((n) => c.groups.find((g) => g.name === n)).filter((g): g is SecurityGroupFile => !!g);
+  (c.podGroups.get(`${ns}/${pod}`) ?? [])
+    .map((n) => c.groups.find((g) => g.name === n))
+    .filter((g): g is SecurityGroupFile => !!g);
 
 // ---- the data plane's semantics of security groups, for comparison -------------
 
 function ruleMatches(r: SecurityGroupRule, remoteIp: string, port: number, proto: string): boolean {
-  if (r.protocol ? r.protocol !== proto : r.ports.length > 0 && !['TCP', 'UDP', 'SCTP'].includes(proto)) return false;
+  if (
+    r.protocol
+      ? r.protocol !== proto
+      : r.ports.length > 0 && !['TCP', 'UDP', 'SCTP'].includes(proto)
+  )
+    return false;
   if (r.ports.length > 0 && !r.ports.some((p) => port >= p.from && port <= p.to)) return false;
   if (r.remotes === undefined) return true;
-  return r.remotes.some((rm) => cidrContains(rm.cidr, remoteIp) && !rm.except.some((e) => cidrContains(e, remoteIp)));
+  return r.remotes.some(
+    (rm) => cidrContains(rm.cidr, remoteIp) && !rm.except.some((e) => cidrContains(e, remoteIp)),
+  );
 }
 
-function directionAllows(groups: SecurityGroupFile[], dir: 'ingress' | 'egress', remoteIp: string, port: number, proto: string): boolean {
+function directionAllows(
+  groups: SecurityGroupFile[],
+  dir: 'ingress' | 'egress',
+  remoteIp: string,
+  port: number,
+  proto: string,
+): boolean {
   if (!groups.some((g) => g.isolates.includes(dir))) return true;
-  return groups.some((g) => g.rules.some((r) => r.direction === dir && ruleMatches(r, remoteIp, port, proto)));
+  return groups.some((g) =>
+    g.rules.some((r) => r.direction === dir && ruleMatches(r, remoteIp, port, proto)),
+  );
 }
 
-function compiledAllows(c: CompiledPolicies, client: ModelPod, server: ModelPod, port: number, proto: string): boolean {
+function compiledAllows(
+  c: CompiledPolicies,
+  client: ModelPod,
+  server: ModelPod,
+  port: number,
+  proto: string,
+): boolean {
   return (
     directionAllows(groupsOf(c, client.namespace, client.name), 'egress', server.ip, port, proto) &&
     directionAllows(groupsOf(c, server.namespace, server.name), 'ingress', client.ip, port, proto)
@@ -61,7 +99,10 @@ function mismatches(policies: V1NetworkPolicy[]): string[] {
       for (const port of Ports)
         for (const proto of Protocols) {
           const want = referenceAllowed(policies, client, server, port, proto);
-          if (compiledAllows(c, client, server, port, proto) !== want) out.push(`${client.namespace}/${client.name} -> ${server.namespace}/${server.name} ${proto}/${port}: want ${want}`);
+          if (compiledAllows(c, client, server, port, proto) !== want)
+            out.push(
+              `${client.namespace}/${client.name} -> ${server.namespace}/${server.name} ${proto}/${port}: want ${want}`,
+            );
         }
     }
   return out;
@@ -82,8 +123,21 @@ test('an empty podSelector selects every pod of the namespace, and only that nam
 });
 
 test('an egress-only policy isolates egress only and compiles no ingress rules', (t) => {
-  const c = compile([np('x', 'out', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Egress'], ingress: [{}], egress: [{ ports: [{ port: 53, protocol: 'UDP' }] }] })]);
-  t.deepEqual(c.groups, [{ name: 'np.x.out', isolates: ['egress'], rules: [{ direction: 'egress', protocol: 'UDP', ports: [{ from: 53, to: 53 }] }] }]);
+  const c = compile([
+    np('x', 'out', {
+      podSelector: { matchLabels: { pod: 'a' } },
+      policyTypes: ['Egress'],
+      ingress: [{}],
+      egress: [{ ports: [{ port: 53, protocol: 'UDP' }] }],
+    }),
+  ]);
+  t.deepEqual(c.groups, [
+    {
+      name: 'np.x.out',
+      isolates: ['egress'],
+      rules: [{ direction: 'egress', protocol: 'UDP', ports: [{ from: 53, to: 53 }] }],
+    },
+  ]);
 });
 
 test('an empty from means every source; missing ports mean every port and protocol', (t) => {
@@ -92,13 +146,39 @@ test('an empty from means every source; missing ports mean every port and protoc
 });
 
 test('namespaceSelector and podSelector in one peer select pods of those namespaces only', (t) => {
-  const c = compile([np('x', 'p', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ _from: [{ namespaceSelector: { matchLabels: { ns: 'y' } }, podSelector: { matchLabels: { pod: 'b' } } }] }] })]);
-  t.deepEqual(c.groups[0]?.rules, [{ direction: 'ingress', ports: [], remotes: [{ cidr: `${Prefix}.2.2/32`, except: [] }] }]);
+  const c = compile([
+    np('x', 'p', {
+      podSelector: { matchLabels: { pod: 'a' } },
+      ingress: [
+        {
+          _from: [
+            {
+              namespaceSelector: { matchLabels: { ns: 'y' } },
+              podSelector: { matchLabels: { pod: 'b' } },
+            },
+          ],
+        },
+      ],
+    }),
+  ]);
+  t.deepEqual(c.groups[0]?.rules, [
+    { direction: 'ingress', ports: [], remotes: [{ cidr: `${Prefix}.2.2/32`, except: [] }] },
+  ]);
 });
 
 test('a podSelector-only peer means the policy namespace; namespaceSelector-only means all pods there', (t) => {
   const c = compile([
-    np('y', 'p', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ _from: [{ podSelector: { matchLabels: { pod: 'c' } } }, { namespaceSelector: { matchLabels: { ns: 'z' } } }] }] }),
+    np('y', 'p', {
+      podSelector: { matchLabels: { pod: 'a' } },
+      ingress: [
+        {
+          _from: [
+            { podSelector: { matchLabels: { pod: 'c' } } },
+            { namespaceSelector: { matchLabels: { ns: 'z' } } },
+          ],
+        },
+      ],
+    }),
   ]);
   t.deepEqual(
     c.groups[0]?.rules[0]?.remotes?.map((r) => r.cidr),
@@ -111,18 +191,34 @@ test('ipBlock keeps its except list; port ranges use endPort; protocol defaults 
     np('x', 'p', {
       podSelector: {},
       policyTypes: ['Egress'],
-      egress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }], ports: [{ port: 8000, endPort: 8080 }] }],
+      egress: [
+        {
+          to: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }],
+          ports: [{ port: 8000, endPort: 8080 }],
+        },
+      ],
     }),
   ]);
-  t.deepEqual(c.groups[0]?.rules, [{ direction: 'egress', protocol: 'TCP', ports: [{ from: 8000, to: 8080 }], remotes: [{ cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] }] }]);
+  t.deepEqual(c.groups[0]?.rules, [
+    {
+      direction: 'egress',
+      protocol: 'TCP',
+      ports: [{ from: 8000, to: 8080 }],
+      remotes: [{ cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] }],
+    },
+  ]);
 });
 
-test("named ingress ports resolve on the selected pod: pods with different numbers get different groups", (t) => {
+test('named ingress ports resolve on the selected pod: pods with different numbers get different groups', (t) => {
   const odd: V1Pod = { ...k8sPod({ namespace: 'x', name: 'c', ip: `${Prefix}.1.3` }) };
   odd.spec = { containers: [{ name: 'cont', ports: [{ name: 'http', containerPort: 8080 }] }] };
   const even: V1Pod = { ...k8sPod({ namespace: 'x', name: 'b', ip: `${Prefix}.1.2` }) };
   even.spec = { containers: [{ name: 'cont', ports: [{ name: 'http', containerPort: 9090 }] }] };
-  const c = compileNetworkPolicies({ pods: [odd, even], namespaces, policies: [np('x', 'http', { podSelector: {}, ingress: [{ ports: [{ port: 'http' }] }] })] });
+  const c = compileNetworkPolicies({
+    pods: [odd, even],
+    namespaces,
+    policies: [np('x', 'http', { podSelector: {}, ingress: [{ ports: [{ port: 'http' }] }] })],
+  });
   const [gb] = groupsOf(c, 'x', 'b');
   const [gc] = groupsOf(c, 'x', 'c');
   t.not(gb?.name, gc?.name);
@@ -132,16 +228,31 @@ test("named ingress ports resolve on the selected pod: pods with different numbe
 
 test('named egress ports resolve on each peer pod; peers without the name do not match', (t) => {
   const server: V1Pod = k8sPod({ namespace: 'y', name: 'a', ip: `${Prefix}.2.1` });
-  server.spec = { containers: [{ name: 'c', ports: [{ name: 'dns', containerPort: 5353, protocol: 'UDP' }] }] };
+  server.spec = {
+    containers: [{ name: 'c', ports: [{ name: 'dns', containerPort: 5353, protocol: 'UDP' }] }],
+  };
   const other: V1Pod = k8sPod({ namespace: 'y', name: 'b', ip: `${Prefix}.2.2` });
   other.spec = { containers: [{ name: 'c' }] };
   const client = k8sPod({ namespace: 'x', name: 'a', ip: `${Prefix}.1.1` });
   const c = compileNetworkPolicies({
     pods: [server, other, client],
     namespaces,
-    policies: [np('x', 'dns', { podSelector: {}, policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: {} }], ports: [{ port: 'dns', protocol: 'UDP' }] }] })],
+    policies: [
+      np('x', 'dns', {
+        podSelector: {},
+        policyTypes: ['Egress'],
+        egress: [{ to: [{ namespaceSelector: {} }], ports: [{ port: 'dns', protocol: 'UDP' }] }],
+      }),
+    ],
   });
-  t.deepEqual(c.groups[0]?.rules, [{ direction: 'egress', protocol: 'UDP', ports: [{ from: 5353, to: 5353 }], remotes: [{ cidr: `${Prefix}.2.1/32`, except: [] }] }]);
+  t.deepEqual(c.groups[0]?.rules, [
+    {
+      direction: 'egress',
+      protocol: 'UDP',
+      ports: [{ from: 5353, to: 5353 }],
+      remotes: [{ cidr: `${Prefix}.2.1/32`, except: [] }],
+    },
+  ]);
 });
 
 test('label selectors: matchLabels and every matchExpressions operator', (t) => {
@@ -160,8 +271,13 @@ test('label selectors: matchLabels and every matchExpressions operator', (t) => 
 });
 
 test('raw API objects with `from` (not client-node’s `_from`) compile the same', (t) => {
-  const raw = np('x', 'p', { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] } as never] });
-  t.deepEqual(compile([raw]).groups[0]?.rules[0]?.remotes, [{ cidr: `${Prefix}.1.2/32`, except: [] }]);
+  const raw = np('x', 'p', {
+    podSelector: {},
+    ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] } as never],
+  });
+  t.deepEqual(compile([raw]).groups[0]?.rules[0]?.remotes, [
+    { cidr: `${Prefix}.1.2/32`, except: [] },
+  ]);
 });
 
 // ---- upstream cases and random policies against the reference model ----------------
@@ -173,29 +289,52 @@ for (const c of NetpolCases) {
 const selectorArb: fc.Arbitrary<V1LabelSelector> = fc.oneof(
   fc.constant({}),
   fc.constantFrom('a', 'b', 'c').map((pod) => ({ matchLabels: { pod } })),
-  fc.record({ op: fc.constantFrom('In', 'NotIn'), values: fc.subarray(['a', 'b', 'c'], { minLength: 1 }) }).map(({ op, values }) => ({ matchExpressions: [{ key: 'pod', operator: op, values }] })),
+  fc
+    .record({
+      op: fc.constantFrom('In', 'NotIn'),
+      values: fc.subarray(['a', 'b', 'c'], { minLength: 1 }),
+    })
+    .map(({ op, values }) => ({ matchExpressions: [{ key: 'pod', operator: op, values }] })),
 );
 const nsSelectorArb: fc.Arbitrary<V1LabelSelector> = fc.oneof(
   fc.constant({}),
   fc.constantFrom('x', 'y', 'z').map((ns) => ({ matchLabels: { ns } })),
-  fc.subarray(['x', 'y', 'z'], { minLength: 1 }).map((values) => ({ matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values }] })),
+  fc
+    .subarray(['x', 'y', 'z'], { minLength: 1 })
+    .map((values) => ({
+      matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values }],
+    })),
 );
 const peerArb: fc.Arbitrary<V1NetworkPolicyPeer> = fc.oneof(
   selectorArb.map((podSelector) => ({ podSelector })),
   nsSelectorArb.map((namespaceSelector) => ({ namespaceSelector })),
-  fc.tuple(selectorArb, nsSelectorArb).map(([podSelector, namespaceSelector]) => ({ podSelector, namespaceSelector })),
-  fc.tuple(fc.constantFrom(`${Prefix}.0.0/16`, `${Prefix}.2.0/24`, `${Prefix}.1.2/32`), fc.subarray([`${Prefix}.2.0/24`, `${Prefix}.1.1/32`, `${Prefix}.3.0/25`])).map(([cidr, except]) => ({
-    ipBlock: { cidr, except: except.filter((e) => e !== cidr) },
-  })),
+  fc
+    .tuple(selectorArb, nsSelectorArb)
+    .map(([podSelector, namespaceSelector]) => ({ podSelector, namespaceSelector })),
+  fc
+    .tuple(
+      fc.constantFrom(`${Prefix}.0.0/16`, `${Prefix}.2.0/24`, `${Prefix}.1.2/32`),
+      fc.subarray([`${Prefix}.2.0/24`, `${Prefix}.1.1/32`, `${Prefix}.3.0/25`]),
+    )
+    .map(([cidr, except]) => ({
+      ipBlock: { cidr, except: except.filter((e) => e !== cidr) },
+    })),
 );
 const portArb: fc.Arbitrary<V1NetworkPolicyPort> = fc.oneof(
   fc.record({ protocol: fc.constantFrom('TCP', 'UDP'), port: fc.constantFrom(80, 81) }),
-  fc.record({ protocol: fc.constantFrom('TCP', 'UDP'), port: fc.constant(79), endPort: fc.constantFrom(80, 81) }),
-  fc.constantFrom('serve-80-tcp', 'serve-81-tcp', 'serve-80-udp', 'serve-81-udp').map((name) => ({ port: name, protocol: name.endsWith('udp') ? 'UDP' : 'TCP' })),
+  fc.record({
+    protocol: fc.constantFrom('TCP', 'UDP'),
+    port: fc.constant(79),
+    endPort: fc.constantFrom(80, 81),
+  }),
+  fc
+    .constantFrom('serve-80-tcp', 'serve-81-tcp', 'serve-80-udp', 'serve-81-udp')
+    .map((name) => ({ port: name, protocol: name.endsWith('udp') ? 'UDP' : 'TCP' })),
   fc.record({ protocol: fc.constantFrom('TCP', 'UDP') }),
   fc.constant({ port: 81 }),
 );
-const optList = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T[] | undefined> => fc.option(fc.array(arb, { maxLength: 2 }), { nil: undefined });
+const optList = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T[] | undefined> =>
+  fc.option(fc.array(arb, { maxLength: 2 }), { nil: undefined });
 const policyArb: fc.Arbitrary<V1NetworkPolicy> = fc
   .record({
     ns: fc.constantFrom('x', 'y', 'z'),

@@ -52,10 +52,14 @@ export interface CompiledPolicies {
   podGroups: Map<string, string[]>;
 }
 
-export const podKey = (pod: V1Pod): string => `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+export const podKey = (pod: V1Pod): string =>
+  `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
 
 /** Label selector semantics: matchLabels AND every matchExpression; `{}` matches everything. */
-export function matchesSelector(selector: V1LabelSelector, labels: Record<string, string> | undefined): boolean {
+export function matchesSelector(
+  selector: V1LabelSelector,
+  labels: Record<string, string> | undefined,
+): boolean {
   const l = labels ?? {};
   for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (l[k] !== v) return false;
   for (const e of selector.matchExpressions ?? []) {
@@ -84,7 +88,8 @@ export function matchesSelector(selector: V1LabelSelector, labels: Record<string
 /** Effective policyTypes, with the API server's defaulting. */
 export function policyTypes(p: V1NetworkPolicy): ('Ingress' | 'Egress')[] {
   const declared = p.spec?.policyTypes;
-  if (declared && declared.length > 0) return declared.filter((t): t is 'Ingress' | 'Egress' => t === 'Ingress' || t === 'Egress');
+  if (declared && declared.length > 0)
+    return declared.filter((t): t is 'Ingress' | 'Egress' => t === 'Ingress' || t === 'Egress');
   return (p.spec?.egress ?? []).length > 0 ? ['Ingress', 'Egress'] : ['Ingress'];
 }
 
@@ -104,7 +109,8 @@ const hostCidr = (ip: string): string => (ip.includes(':') ? `${ip}/128` : `${ip
 /** A container port by name and protocol, or undefined. */
 export function namedPort(pod: V1Pod, name: string, protocol: Protocol): number | undefined {
   for (const c of pod.spec?.containers ?? []) {
-    for (const p of c.ports ?? []) if (p.name === name && (p.protocol ?? 'TCP') === protocol) return p.containerPort;
+    for (const p of c.ports ?? [])
+      if (p.name === name && (p.protocol ?? 'TCP') === protocol) return p.containerPort;
   }
   return undefined;
 }
@@ -131,7 +137,9 @@ function podsInBlock(ctx: Context, peer: V1NetworkPolicyPeer): V1Pod[] {
   const block = peer.ipBlock;
   if (!block || !isIPv4Cidr(block.cidr)) return [];
   const inBlock = (ip: string): boolean =>
-    isIPv4Cidr(ip) && cidrContains(block.cidr, ip) && !(block.except ?? []).some((e) => isIPv4Cidr(e) && cidrContains(e, ip));
+    isIPv4Cidr(ip) &&
+    cidrContains(block.cidr, ip) &&
+    !(block.except ?? []).some((e) => isIPv4Cidr(e) && cidrContains(e, ip));
   return ctx.pods.filter((pod) => podIPs(pod).some(inBlock));
 }
 
@@ -141,7 +149,9 @@ function peerRemotes(ctx: Context, policyNs: string, peers: V1NetworkPolicyPeer[
   const out: Remote[] = [];
   for (const peer of peers) {
     if (peer.ipBlock) out.push({ cidr: peer.ipBlock.cidr, except: peer.ipBlock.except ?? [] });
-    else for (const pod of peerPods(ctx, policyNs, peer) ?? []) for (const ip of podIPs(pod)) out.push({ cidr: hostCidr(ip), except: [] });
+    else
+      for (const pod of peerPods(ctx, policyNs, peer) ?? [])
+        for (const ip of podIPs(pod)) out.push({ cidr: hostCidr(ip), except: [] });
   }
   return dedupeRemotes(out);
 }
@@ -158,7 +168,10 @@ const protocolOf = (p: V1NetworkPolicyPort): Protocol => (p.protocol ?? 'TCP') a
  * Numeric ports grouped by protocol. `null` for a protocol means "all ports
  * of that protocol". Named ports are resolved by `resolveNamed` (or skipped).
  */
-function numericPorts(ports: V1NetworkPolicyPort[], resolveNamed: (name: string, proto: Protocol) => number | undefined): Map<Protocol, { from: number; to: number }[] | null> {
+function numericPorts(
+  ports: V1NetworkPolicyPort[],
+  resolveNamed: (name: string, proto: Protocol) => number | undefined,
+): Map<Protocol, { from: number; to: number }[] | null> {
   const out = new Map<Protocol, { from: number; to: number }[] | null>();
   for (const p of ports) {
     const proto = protocolOf(p);
@@ -173,13 +186,20 @@ function numericPorts(ports: V1NetworkPolicyPort[], resolveNamed: (name: string,
     else port = resolveNamed(p.port, proto);
     if (port === undefined) continue;
     const list = out.get(proto) ?? [];
-    list.push({ from: port, to: typeof p.port === 'number' && p.endPort ? Math.max(p.endPort, port) : port });
+    list.push({
+      from: port,
+      to: typeof p.port === 'number' && p.endPort ? Math.max(p.endPort, port) : port,
+    });
     out.set(proto, list);
   }
   return out;
 }
 
-function portRules(direction: 'ingress' | 'egress', ports: Map<Protocol, { from: number; to: number }[] | null>, remotes: Remote[] | undefined): SecurityGroupRule[] {
+function portRules(
+  direction: 'ingress' | 'egress',
+  ports: Map<Protocol, { from: number; to: number }[] | null>,
+  remotes: Remote[] | undefined,
+): SecurityGroupRule[] {
   const rules: SecurityGroupRule[] = [];
   for (const [protocol, list] of [...ports.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     const rule: SecurityGroupRule = { direction, protocol, ports: list ?? [] };
@@ -220,10 +240,20 @@ function ingressRules(plans: IngressRulePlan[], target: V1Pod): SecurityGroupRul
   const rules: SecurityGroupRule[] = [];
   for (const { remotes, ports } of plans) {
     if (ports.length === 0) {
-      rules.push(remotes === undefined ? { direction: 'ingress', ports: [] } : { direction: 'ingress', ports: [], remotes });
+      rules.push(
+        remotes === undefined
+          ? { direction: 'ingress', ports: [] }
+          : { direction: 'ingress', ports: [], remotes },
+      );
       continue;
     }
-    rules.push(...portRules('ingress', numericPorts(ports, (name, proto) => namedPort(target, name, proto)), remotes));
+    rules.push(
+      ...portRules(
+        'ingress',
+        numericPorts(ports, (name, proto) => namedPort(target, name, proto)),
+        remotes,
+      ),
+    );
   }
   return rules;
 }
@@ -237,14 +267,29 @@ function egressRules(ctx: Context, policy: V1NetworkPolicy): SecurityGroupRule[]
     if (remotes !== undefined && remotes.length === 0) continue;
     const ports = r.ports ?? [];
     if (ports.length === 0) {
-      rules.push(remotes === undefined ? { direction: 'egress', ports: [] } : { direction: 'egress', ports: [], remotes });
+      rules.push(
+        remotes === undefined
+          ? { direction: 'egress', ports: [] }
+          : { direction: 'egress', ports: [], remotes },
+      );
       continue;
     }
     // Numeric ports apply to every peer of the rule.
-    rules.push(...portRules('egress', numericPorts(ports, () => undefined), remotes));
+    rules.push(
+      ...portRules(
+        'egress',
+        numericPorts(ports, () => undefined),
+        remotes,
+      ),
+    );
     // Named ports: each peer pod with that name, at its own number.
     const named = ports.filter((p) => typeof p.port === 'string' && !/^\d+$/.test(p.port));
-    const candidates = named.length === 0 ? [] : to.length === 0 ? ctx.pods : to.flatMap((peer) => peerPods(ctx, ns, peer) ?? podsInBlock(ctx, peer));
+    const candidates =
+      named.length === 0
+        ? []
+        : to.length === 0
+          ? ctx.pods
+          : to.flatMap((peer) => peerPods(ctx, ns, peer) ?? podsInBlock(ctx, peer));
     for (const p of named) {
       if (typeof p.port !== 'string') continue;
       const proto = protocolOf(p);
@@ -257,14 +302,20 @@ function egressRules(ctx: Context, policy: V1NetworkPolicy): SecurityGroupRule[]
         byNumber.set(num, list);
       }
       for (const [num, rs] of [...byNumber.entries()].sort(([a], [b]) => a - b)) {
-        rules.push({ direction: 'egress', protocol: proto, ports: [{ from: num, to: num }], remotes: dedupeRemotes(rs) });
+        rules.push({
+          direction: 'egress',
+          protocol: proto,
+          ports: [{ from: num, to: num }],
+          remotes: dedupeRemotes(rs),
+        });
       }
     }
   }
   return rules;
 }
 
-const shortHash = (v: unknown): string => createHash('sha1').update(JSON.stringify(v)).digest('hex').slice(0, 10);
+const shortHash = (v: unknown): string =>
+  createHash('sha1').update(JSON.stringify(v)).digest('hex').slice(0, 10);
 
 /** Group names are file names too: `np.<namespace>.<policy>[.<variant>]`. */
 export function groupName(policy: V1NetworkPolicy, variant?: string): string {
@@ -284,17 +335,27 @@ export function compileNetworkPolicies(input: CompileInput): CompiledPolicies {
     const ns = policy.metadata?.namespace ?? '';
     const types = policyTypes(policy);
     const selected = ctx.pods.filter(
-      (pod) => pod.metadata?.namespace === ns && matchesSelector(policy.spec?.podSelector ?? {}, pod.metadata?.labels),
+      (pod) =>
+        pod.metadata?.namespace === ns &&
+        matchesSelector(policy.spec?.podSelector ?? {}, pod.metadata?.labels),
     );
     if (selected.length === 0) continue;
     const egress = types.includes('Egress') ? egressRules(ctx, policy) : [];
-    const isolates = types.map((t) => (t === 'Ingress' ? 'ingress' : 'egress') as 'ingress' | 'egress');
-    const usesNamedIngress = types.includes('Ingress') && (policy.spec?.ingress ?? []).some((r) => (r.ports ?? []).some((p) => typeof p.port === 'string' && !/^\d+$/.test(p.port)));
+    const isolates = types.map(
+      (t) => (t === 'Ingress' ? 'ingress' : 'egress') as 'ingress' | 'egress',
+    );
+    const usesNamedIngress =
+      types.includes('Ingress') &&
+      (policy.spec?.ingress ?? []).some((r) =>
+        (r.ports ?? []).some((p) => typeof p.port === 'string' && !/^\d+$/.test(p.port)),
+      );
     const ingressPlan = types.includes('Ingress') ? planIngress(ctx, policy) : [];
     let shared: SecurityGroupRule[] | undefined;
     for (const pod of selected) {
       // Without named ingress ports every selected pod gets the same rules: compute them once.
-      const ingress = usesNamedIngress ? ingressRules(ingressPlan, pod) : (shared ??= ingressRules(ingressPlan, pod));
+      const ingress = usesNamedIngress
+        ? ingressRules(ingressPlan, pod)
+        : (shared ??= ingressRules(ingressPlan, pod));
       const rules = [...ingress, ...egress];
       const name = usesNamedIngress ? groupName(policy, shortHash(ingress)) : groupName(policy);
       if (!groups.has(name)) groups.set(name, { name, isolates, rules });

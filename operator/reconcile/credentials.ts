@@ -19,10 +19,15 @@ export function credentialProblems(
   const problems: string[] = [];
   const ref = spec.apic.credentials.secretRef.name;
   if (!credentials) {
-    problems.push(`Secret ${spec.namespace}/${ref} (spec.apic.credentials.secretRef) does not exist`);
+    problems.push(
+      `Secret ${spec.namespace}/${ref} (spec.apic.credentials.secretRef) does not exist`,
+    );
   } else {
     const has = (key: string) => Boolean(credentials.data?.[key]);
-    const needed = ['username', spec.apic.credentials.method === 'Password' ? 'password' : 'privateKey'];
+    const needed = [
+      'username',
+      spec.apic.credentials.method === 'Password' ? 'password' : 'privateKey',
+    ];
     const missing = needed.filter((key) => !has(key));
     if (missing.length > 0) {
       problems.push(
@@ -32,8 +37,12 @@ export function credentialProblems(
   }
   if (spec.apic.caBundleSecretRef) {
     const name = spec.apic.caBundleSecretRef.name;
-    if (!caBundle) problems.push(`Secret ${spec.namespace}/${name} (spec.apic.caBundleSecretRef) does not exist`);
-    else if (!caBundle.data?.['ca.crt']) problems.push(`Secret ${spec.namespace}/${name} lacks ca.crt`);
+    if (!caBundle)
+      problems.push(
+        `Secret ${spec.namespace}/${name} (spec.apic.caBundleSecretRef) does not exist`,
+      );
+    else if (!caBundle.data?.['ca.crt'])
+      problems.push(`Secret ${spec.namespace}/${name} lacks ca.crt`);
   }
   return problems;
 }

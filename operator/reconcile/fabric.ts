@@ -39,7 +39,10 @@ export function projection(value: unknown, shape: unknown): unknown {
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(shape)) {
       if (key === 'resourceVersion' || key === 'managedFields') continue;
-      out[key] = projection((value as Record<string, unknown>)[key], (shape as Record<string, unknown>)[key]);
+      out[key] = projection(
+        (value as Record<string, unknown>)[key],
+        (shape as Record<string, unknown>)[key],
+      );
     }
     return out;
   }
@@ -117,14 +120,25 @@ export class FabricReconciler {
     if (!fabric) return;
 
     // 2. paused or duplicate: report, touch nothing else
-    if (fabric.metadata.annotations?.[PausedAnnotation] === 'true' && !fabric.metadata.deletionTimestamp) {
-      await this.writeStatus(fabric, { notReady: { reason: Reasons.Paused, message: `Reconciliation paused by ${PausedAnnotation}` } });
+    if (
+      fabric.metadata.annotations?.[PausedAnnotation] === 'true' &&
+      !fabric.metadata.deletionTimestamp
+    ) {
+      await this.writeStatus(fabric, {
+        notReady: {
+          reason: Reasons.Paused,
+          message: `Reconciliation paused by ${PausedAnnotation}`,
+        },
+      });
       return;
     }
     const active = this.activeFabric();
     if (active !== name && !fabric.metadata.finalizers?.includes(Finalizer)) {
       await this.writeStatus(fabric, {
-        notReady: { reason: Reasons.Duplicate, message: `AciFabric ${active} is already active; only one AciFabric per cluster is reconciled` },
+        notReady: {
+          reason: Reasons.Duplicate,
+          message: `AciFabric ${active} is already active; only one AciFabric per cluster is reconciled`,
+        },
       });
       return;
     }
@@ -135,7 +149,10 @@ export class FabricReconciler {
     // 4. finalizer first, so nothing is created that deletion would not clean up
     if (!fabric.metadata.finalizers?.includes(Finalizer)) {
       await this.options.client.mergePatch(refOf(fabric), {
-        metadata: { finalizers: [...(fabric.metadata.finalizers ?? []), Finalizer], resourceVersion: fabric.metadata.resourceVersion },
+        metadata: {
+          finalizers: [...(fabric.metadata.finalizers ?? []), Finalizer],
+          resourceVersion: fabric.metadata.resourceVersion,
+        },
       });
       return; // the update event brings us back with the finalizer in place
     }
@@ -143,14 +160,26 @@ export class FabricReconciler {
     // 5. validate
     const parsed = AciFabricSpec.safeParse(fabric.spec);
     if (!parsed.success) {
-      const message = parsed.error.issues.map((i) => `spec.${i.path.join('.')}: ${i.message}`).join('; ');
+      const message = parsed.error.issues
+        .map((i) => `spec.${i.path.join('.')}: ${i.message}`)
+        .join('; ');
       return this.degrade(fabric, Reasons.InvalidSpec, message, log);
     }
     const spec = parsed.data;
     const [credentials, caBundle] = await Promise.all([
-      this.options.client.read<SecretLike>({ apiVersion: 'v1', kind: 'Secret', namespace: spec.namespace, name: spec.apic.credentials.secretRef.name }),
+      this.options.client.read<SecretLike>({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        namespace: spec.namespace,
+        name: spec.apic.credentials.secretRef.name,
+      }),
       spec.apic.caBundleSecretRef
-        ? this.options.client.read<SecretLike>({ apiVersion: 'v1', kind: 'Secret', namespace: spec.namespace, name: spec.apic.caBundleSecretRef.name })
+        ? this.options.client.read<SecretLike>({
+            apiVersion: 'v1',
+            kind: 'Secret',
+            namespace: spec.namespace,
+            name: spec.apic.caBundleSecretRef.name,
+          })
         : Promise.resolve(undefined),
     ]);
     const problems = credentialProblems(spec, credentials, caBundle);
@@ -167,12 +196,24 @@ export class FabricReconciler {
     try {
       for (const object of rendered.objects) await this.applyObject(fabric, object, log);
     } catch (error) {
-      return this.degrade(fabric, Reasons.ApplyFailed, String(error instanceof Error ? error.message : error), log, error);
+      return this.degrade(
+        fabric,
+        Reasons.ApplyFailed,
+        String(error instanceof Error ? error.message : error),
+        log,
+        error,
+      );
     }
     try {
       await this.prune(fabric, rendered.objects, log);
     } catch (error) {
-      return this.degrade(fabric, Reasons.PruneFailed, String(error instanceof Error ? error.message : error), log, error);
+      return this.degrade(
+        fabric,
+        Reasons.PruneFailed,
+        String(error instanceof Error ? error.message : error),
+        log,
+        error,
+      );
     }
 
     // 8. status
@@ -185,7 +226,11 @@ export class FabricReconciler {
     const find = (apiVersion: string, kind: string, component: string) =>
       this.options.owned[kindKey(apiVersion, kind)]
         ?.list()
-        .find((o) => o.metadata.labels?.[Labels.fabric] === fabricName && o.metadata.labels?.[Labels.component] === component);
+        .find(
+          (o) =>
+            o.metadata.labels?.[Labels.fabric] === fabricName &&
+            o.metadata.labels?.[Labels.component] === component,
+        );
     return {
       controller: rolloutOf(find('apps/v1', 'Deployment', 'controller')),
       hostAgent: rolloutOf(find('apps/v1', 'DaemonSet', 'host-agent')),
@@ -208,14 +253,25 @@ export class FabricReconciler {
     const hash = contentHash(JSON.stringify(object));
     const current = this.cached(object);
     const last = this.applied.get(id);
-    if (current && last && last.hash === hash && last.resourceVersion === current.metadata.resourceVersion) return;
-    const result = await this.options.client.apply(object, { fieldManager: FieldManager, force: true });
+    if (
+      current &&
+      last &&
+      last.hash === hash &&
+      last.resourceVersion === current.metadata.resourceVersion
+    )
+      return;
+    const result = await this.options.client.apply(object, {
+      fieldManager: FieldManager,
+      force: true,
+    });
     this.applied.set(id, { hash, resourceVersion: result.metadata.resourceVersion ?? '' });
     const what = `${object.kind} ${keyOf(object.metadata)}`;
     if (!current) {
       log.info({ object: what }, 'Created object');
       await this.options.events.record(fabric, 'Normal', 'Created', `Created ${what}`);
-    } else if (JSON.stringify(projection(current, object)) !== JSON.stringify(projection(result, object))) {
+    } else if (
+      JSON.stringify(projection(current, object)) !== JSON.stringify(projection(result, object))
+    ) {
       log.info({ object: what }, 'Updated object');
       await this.options.events.record(fabric, 'Normal', 'Updated', `Updated ${what}`);
     }
@@ -223,7 +279,9 @@ export class FabricReconciler {
 
   /** Deletes what this fabric created earlier and no longer renders. The namespace is never deleted. */
   private async prune(fabric: FabricObject, rendered: KubeObject[], log: Logger): Promise<void> {
-    const wanted = new Set(rendered.map((o) => `${kindKey(o.apiVersion, o.kind)}/${keyOf(o.metadata)}`));
+    const wanted = new Set(
+      rendered.map((o) => `${kindKey(o.apiVersion, o.kind)}/${keyOf(o.metadata)}`),
+    );
     for (const [apiVersion, kind] of ownedKinds) {
       if (kind === 'Namespace') continue;
       for (const object of this.options.owned[kindKey(apiVersion, kind)]?.list() ?? []) {
@@ -241,31 +299,55 @@ export class FabricReconciler {
 
   private async finalize(fabric: FabricObject, log: Logger): Promise<ReconcileResult | void> {
     if (!fabric.metadata.finalizers?.includes(Finalizer)) return;
-    const deletingSince = Date.parse(fabric.metadata.deletionTimestamp ?? '') || this.now().getTime();
+    const deletingSince =
+      Date.parse(fabric.metadata.deletionTimestamp ?? '') || this.now().getTime();
     const waited = this.now().getTime() - deletingSince;
     const controller = this.options.owned[kindKey('apps/v1', 'Deployment')]
       ?.list()
-      .find((d) => d.metadata.labels?.[Labels.fabric] === fabric.metadata.name && d.metadata.labels?.[Labels.component] === 'controller');
-    const controllerAvailable = ((controller?.status as { availableReplicas?: number } | undefined)?.availableReplicas ?? 0) > 0;
+      .find(
+        (d) =>
+          d.metadata.labels?.[Labels.fabric] === fabric.metadata.name &&
+          d.metadata.labels?.[Labels.component] === 'controller',
+      );
+    const controllerAvailable =
+      ((controller?.status as { availableReplicas?: number } | undefined)?.availableReplicas ?? 0) >
+      0;
     const cleanedUp = fabric.status?.apic?.cleanedUp === true;
     const timeout = this.options.cleanupTimeoutMs ?? 120_000;
     if (controllerAvailable && !cleanedUp && waited < timeout) {
       await this.writeStatus(fabric, {
-        notReady: { reason: Reasons.Deleting, message: 'Waiting for aci-containers-controller to remove its APIC objects' },
+        notReady: {
+          reason: Reasons.Deleting,
+          message: 'Waiting for aci-containers-controller to remove its APIC objects',
+        },
       });
       return { requeueAfterMs: 2000 };
     }
     if (!cleanedUp && controllerAvailable) {
       log.warn({ waitedMs: waited }, 'Gave up waiting for APIC cleanup');
-      await this.options.events.record(fabric, 'Warning', 'CleanupTimeout', `The controller did not confirm APIC cleanup within ${Math.round(timeout / 1000)}s; APIC objects may remain`);
+      await this.options.events.record(
+        fabric,
+        'Warning',
+        'CleanupTimeout',
+        `The controller did not confirm APIC cleanup within ${Math.round(timeout / 1000)}s; APIC objects may remain`,
+      );
     }
     // Cluster-scoped objects have no owner to be collected with; namespaced ones go with the fabric.
     for (const [apiVersion, kind] of ownedKinds) {
       if (kind === 'Namespace') continue;
       for (const object of this.options.owned[kindKey(apiVersion, kind)]?.list() ?? []) {
-        if (object.metadata.labels?.[Labels.fabric] !== fabric.metadata.name || object.metadata.namespace) continue;
+        if (
+          object.metadata.labels?.[Labels.fabric] !== fabric.metadata.name ||
+          object.metadata.namespace
+        )
+          continue;
         await this.options.client.delete({ ...refOf(object), apiVersion, kind });
-        await this.options.events.record(fabric, 'Normal', 'Deleted', `Deleted ${kind} ${object.metadata.name}`);
+        await this.options.events.record(
+          fabric,
+          'Normal',
+          'Deleted',
+          `Deleted ${kind} ${object.metadata.name}`,
+        );
       }
     }
     await this.options.client.mergePatch(refOf(fabric), {
@@ -291,8 +373,12 @@ export class FabricReconciler {
   }
 
   /** Applies the operator's part of status when it differs from what is there. */
-  private async writeStatus(fabric: FabricObject, input: Omit<FabricStatusInput, 'generation' | 'previous' | 'now'>): Promise<void> {
-    const duplicateOrPaused = input.notReady?.reason === Reasons.Duplicate || input.notReady?.reason === Reasons.Paused;
+  private async writeStatus(
+    fabric: FabricObject,
+    input: Omit<FabricStatusInput, 'generation' | 'previous' | 'now'>,
+  ): Promise<void> {
+    const duplicateOrPaused =
+      input.notReady?.reason === Reasons.Duplicate || input.notReady?.reason === Reasons.Paused;
     const status = fabricStatus({
       ...(duplicateOrPaused ? {} : { rollouts: this.rollouts(fabric.metadata.name) }),
       ...input,
@@ -301,14 +387,22 @@ export class FabricReconciler {
       now: this.now(),
     });
     const current = fabric.status;
-    const ours = (current?.conditions ?? []).filter((c) => ['Ready', 'Progressing', 'Degraded'].includes(c.type));
+    const ours = (current?.conditions ?? []).filter((c) =>
+      ['Ready', 'Progressing', 'Degraded'].includes(c.type),
+    );
     const unchanged =
       current?.observedGeneration === status.observedGeneration &&
       JSON.stringify(ours) === JSON.stringify(status.conditions) &&
-      (status.components === undefined || JSON.stringify(current?.components) === JSON.stringify(status.components));
+      (status.components === undefined ||
+        JSON.stringify(current?.components) === JSON.stringify(status.components));
     if (unchanged) return;
     await this.options.client.apply(
-      { apiVersion: fabric.apiVersion, kind: fabric.kind, metadata: { name: fabric.metadata.name }, status },
+      {
+        apiVersion: fabric.apiVersion,
+        kind: fabric.kind,
+        metadata: { name: fabric.metadata.name },
+        status,
+      },
       { fieldManager: FieldManager, subresource: 'status', force: true },
     );
   }

@@ -10,7 +10,13 @@ function daemonSet(generation: number, status: Record<string, number>): KubeObje
 }
 
 test('a DaemonSet is rolled out only when the new generation is observed and every pod is updated and available', (t) => {
-  const complete = { observedGeneration: 2, desiredNumberScheduled: 3, updatedNumberScheduled: 3, numberReady: 3, numberAvailable: 3 };
+  const complete = {
+    observedGeneration: 2,
+    desiredNumberScheduled: 3,
+    updatedNumberScheduled: 3,
+    numberReady: 3,
+    numberAvailable: 3,
+  };
   t.true(rolloutOf(daemonSet(2, complete)).done);
   t.false(rolloutOf(daemonSet(3, complete)).done, 'old generation observed');
   t.false(rolloutOf(daemonSet(2, { ...complete, updatedNumberScheduled: 2 })).done);
@@ -19,11 +25,22 @@ test('a DaemonSet is rolled out only when the new generation is observed and eve
   t.false(rolloutOf(undefined).done);
 });
 
-const done = { status: { desired: 3, updated: 3, ready: 3, available: 3, summary: '3/3' }, done: true };
-const rolling = { status: { desired: 3, updated: 1, ready: 3, available: 3, summary: '3/3' }, done: false };
+const done = {
+  status: { desired: 3, updated: 3, ready: 3, available: 3, summary: '3/3' },
+  done: true,
+};
+const rolling = {
+  status: { desired: 3, updated: 1, ready: 3, available: 3, summary: '3/3' },
+  done: false,
+};
 
 test('Ready when everything rolled out; Progressing while a component rolls', (t) => {
-  const ready = fabricStatus({ generation: 4, previous: [], now, rollouts: { controller: done, hostAgent: done, openvswitch: done } });
+  const ready = fabricStatus({
+    generation: 4,
+    previous: [],
+    now,
+    rollouts: { controller: done, hostAgent: done, openvswitch: done },
+  });
   t.deepEqual(
     ready.conditions.map((c) => [c.type, c.status, c.reason]),
     [
@@ -33,26 +50,56 @@ test('Ready when everything rolled out; Progressing while a component rolls', (t
     ],
   );
   t.is(ready.observedGeneration, 4);
-  const progressing = fabricStatus({ generation: 5, previous: ready.conditions, now, rollouts: { controller: done, hostAgent: rolling, openvswitch: done } });
-  t.is(progressing.conditions.find((c) => c.type === 'Progressing')?.message, 'Rolling out: host agents 1/3 updated');
+  const progressing = fabricStatus({
+    generation: 5,
+    previous: ready.conditions,
+    now,
+    rollouts: { controller: done, hostAgent: rolling, openvswitch: done },
+  });
+  t.is(
+    progressing.conditions.find((c) => c.type === 'Progressing')?.message,
+    'Rolling out: host agents 1/3 updated',
+  );
   t.is(progressing.conditions.find((c) => c.type === 'Ready')?.status, 'False');
 });
 
 test('Degraded carries the reason into Ready, and conditions of other writers are left alone', (t) => {
   const status = fabricStatus({
     generation: 1,
-    previous: [{ type: 'ApicConnected', status: 'True', reason: 'Connected', message: '', lastTransitionTime: '2025-01-01T00:00:00Z' }],
+    previous: [
+      {
+        type: 'ApicConnected',
+        status: 'True',
+        reason: 'Connected',
+        message: '',
+        lastTransitionTime: '2025-01-01T00:00:00Z',
+      },
+    ],
     now,
     degraded: { reason: Reasons.CredentialsInvalid, message: 'Secret x lacks privateKey' },
   });
-  t.deepEqual(status.conditions.map((c) => c.type), ['Ready', 'Progressing', 'Degraded']);
+  t.deepEqual(
+    status.conditions.map((c) => c.type),
+    ['Ready', 'Progressing', 'Degraded'],
+  );
   t.is(status.conditions[0]?.reason, Reasons.CredentialsInvalid);
   t.is(status.conditions[2]?.status, 'True');
 });
 
 test('projection keeps only the fields we apply, so status churn is not mistaken for our update', (t) => {
-  const applied = { spec: { replicas: 1, template: { spec: { containers: [{ name: 'a', image: 'x' }] } } } };
-  const live = { spec: { replicas: 1, revisionHistoryLimit: 10, template: { spec: { containers: [{ name: 'a', image: 'x', imagePullPolicy: 'IfNotPresent' }] } } }, status: { replicas: 1 } };
+  const applied = {
+    spec: { replicas: 1, template: { spec: { containers: [{ name: 'a', image: 'x' }] } } },
+  };
+  const live = {
+    spec: {
+      replicas: 1,
+      revisionHistoryLimit: 10,
+      template: {
+        spec: { containers: [{ name: 'a', image: 'x', imagePullPolicy: 'IfNotPresent' }] },
+      },
+    },
+    status: { replicas: 1 },
+  };
   t.deepEqual(projection(live, applied), applied);
   const edited = structuredClone(live);
   edited.spec.template.spec.containers[0]!.image = 'y';

@@ -48,13 +48,17 @@ interface WorkloadStatus {
 
 /** Rollout of a Deployment or DaemonSet as the cache shows it; undefined object = not created yet. */
 export function rolloutOf(workload: KubeObject | undefined): Rollout {
-  if (!workload) return { status: { desired: 0, updated: 0, ready: 0, available: 0, summary: '0/0' }, done: false };
+  if (!workload)
+    return {
+      status: { desired: 0, updated: 0, ready: 0, available: 0, summary: '0/0' },
+      done: false,
+    };
   const status = (workload.status ?? {}) as WorkloadStatus;
   const observed = (status.observedGeneration ?? 0) >= (workload.metadata.generation ?? 1);
   const counts =
     workload.kind === 'Deployment'
       ? {
-          desired: ((workload.spec as { replicas?: number } | undefined)?.replicas ?? 1),
+          desired: (workload.spec as { replicas?: number } | undefined)?.replicas ?? 1,
           updated: status.updatedReplicas ?? 0,
           ready: status.readyReplicas ?? 0,
           available: status.availableReplicas ?? 0,
@@ -98,17 +102,28 @@ export interface FabricStatusInput {
 export interface FabricStatus {
   observedGeneration?: number;
   conditions: Condition[];
-  components?: { controller: ComponentStatus; hostAgent: ComponentStatus; openvswitch: ComponentStatus };
+  components?: {
+    controller: ComponentStatus;
+    hostAgent: ComponentStatus;
+    openvswitch: ComponentStatus;
+  };
 }
 
-const componentLabels = { controller: 'controller', hostAgent: 'host agents', openvswitch: 'openvswitch' } as const;
+const componentLabels = {
+  controller: 'controller',
+  hostAgent: 'host agents',
+  openvswitch: 'openvswitch',
+} as const;
 
 export function fabricStatus(input: FabricStatusInput): FabricStatus {
   const rollouts = input.rollouts;
   const pending = rollouts
     ? (Object.keys(componentLabels) as (keyof typeof componentLabels)[])
         .filter((key) => !rollouts[key].done)
-        .map((key) => `${componentLabels[key]} ${rollouts[key].status.updated}/${rollouts[key].status.desired} updated`)
+        .map(
+          (key) =>
+            `${componentLabels[key]} ${rollouts[key].status.updated}/${rollouts[key].status.desired} updated`,
+        )
     : [];
   const summary = rollouts
     ? (Object.keys(componentLabels) as (keyof typeof componentLabels)[])
@@ -121,14 +136,34 @@ export function fabricStatus(input: FabricStatusInput): FabricStatus {
   } else if (input.degraded) {
     conditions.push({ type: 'Ready', status: 'False', ...input.degraded });
   } else if (!rollouts || pending.length > 0) {
-    conditions.push({ type: 'Ready', status: 'False', reason: Reasons.RollingOut, message: `Waiting for ${pending.join(', ') || 'rollout'}` });
+    conditions.push({
+      type: 'Ready',
+      status: 'False',
+      reason: Reasons.RollingOut,
+      message: `Waiting for ${pending.join(', ') || 'rollout'}`,
+    });
   } else {
-    conditions.push({ type: 'Ready', status: 'True', reason: Reasons.Ready, message: `All components ready: ${summary}` });
+    conditions.push({
+      type: 'Ready',
+      status: 'True',
+      reason: Reasons.Ready,
+      message: `All components ready: ${summary}`,
+    });
   }
   conditions.push(
     pending.length > 0 && !input.notReady
-      ? { type: 'Progressing', status: 'True', reason: Reasons.RollingOut, message: `Rolling out: ${pending.join(', ')}` }
-      : { type: 'Progressing', status: 'False', reason: Reasons.RolledOut, message: summary ? `Rolled out: ${summary}` : 'Nothing to roll out' },
+      ? {
+          type: 'Progressing',
+          status: 'True',
+          reason: Reasons.RollingOut,
+          message: `Rolling out: ${pending.join(', ')}`,
+        }
+      : {
+          type: 'Progressing',
+          status: 'False',
+          reason: Reasons.RolledOut,
+          message: summary ? `Rolled out: ${summary}` : 'Nothing to roll out',
+        },
   );
   conditions.push(
     input.degraded

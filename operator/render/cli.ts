@@ -15,7 +15,10 @@ if (!file) {
 }
 const fabric = AciFabric.parse(parse(await readFile(file, 'utf8')));
 const { objects } = renderFabric({
-  fabric: { name: fabric.metadata.name, uid: fabric.metadata.uid ?? '00000000-0000-0000-0000-000000000000' },
+  fabric: {
+    name: fabric.metadata.name,
+    uid: fabric.metadata.uid ?? '00000000-0000-0000-0000-000000000000',
+  },
   spec: fabric.spec,
 });
 process.stdout.write(objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n'));

@@ -39,7 +39,11 @@ export function ownerReference(input: RenderInput): OwnerReference {
 }
 
 /** Metadata of a namespaced object the fabric owns (garbage-collected with it). */
-export function ownedMeta(input: RenderInput, name: string, component?: string): KubeObject['metadata'] {
+export function ownedMeta(
+  input: RenderInput,
+  name: string,
+  component?: string,
+): KubeObject['metadata'] {
   return {
     name,
     namespace: input.spec.namespace,
@@ -49,7 +53,11 @@ export function ownedMeta(input: RenderInput, name: string, component?: string):
 }
 
 /** Metadata of a cluster-scoped object: labelled, removed by the finalizer. */
-export function clusterMeta(input: RenderInput, name: string, component?: string): KubeObject['metadata'] {
+export function clusterMeta(
+  input: RenderInput,
+  name: string,
+  component?: string,
+): KubeObject['metadata'] {
   return { name, labels: commonLabels(input, component) };
 }
 

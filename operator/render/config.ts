@@ -31,7 +31,11 @@ function systemNamespaces(input: RenderInput): string[] {
 export function controllerConfig(input: RenderInput): ControllerConfig {
   const { spec } = input;
   const names = aciNames(spec);
-  const epg = (name: string) => ({ tenant: names.tenant, applicationProfile: names.applicationProfile, name });
+  const epg = (name: string) => ({
+    tenant: names.tenant,
+    applicationProfile: names.applicationProfile,
+    name,
+  });
   return ControllerConfig.parse({
     logLevel: spec.logging.controller,
     fabricName: input.fabric.name,
@@ -40,7 +44,9 @@ export function controllerConfig(input: RenderInput): ControllerConfig {
     apic: {
       hosts: spec.apic.hosts,
       method: spec.apic.credentials.method,
-      ...(spec.apic.credentials.certificateName ? { certificateName: spec.apic.credentials.certificateName } : {}),
+      ...(spec.apic.credentials.certificateName
+        ? { certificateName: spec.apic.credentials.certificateName }
+        : {}),
       credentialsDir: paths.apicCredentialsDir,
       ...(spec.apic.caBundleSecretRef ? { caBundleFile: `${paths.apicCaDir}/ca.crt` } : {}),
       insecureSkipTLSVerify: spec.apic.insecureSkipTLSVerify,
@@ -94,7 +100,11 @@ export function controllerConfig(input: RenderInput): ControllerConfig {
 export function hostAgentConfig(input: RenderInput): HostAgentConfig {
   const { spec } = input;
   const names = aciNames(spec);
-  const epg = (name: string) => ({ tenant: names.tenant, applicationProfile: names.applicationProfile, name });
+  const epg = (name: string) => ({
+    tenant: names.tenant,
+    applicationProfile: names.applicationProfile,
+    name,
+  });
   return HostAgentConfig.parse({
     logLevel: spec.logging.hostAgent,
     systemId: spec.systemId,
@@ -134,5 +144,10 @@ export function renderConfig(input: RenderInput): RenderedConfig {
 }
 
 export function configMap(input: RenderInput, config: RenderedConfig): KubeObject {
-  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: ownedMeta(input, ConfigMapName, 'config'), data: config.files };
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: ownedMeta(input, ConfigMapName, 'config'),
+    data: config.files,
+  };
 }

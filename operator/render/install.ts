@@ -6,8 +6,13 @@
  */
 import { ports } from '../../lib/config/components.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
-import { FieldManager, ImageName, Labels } from './names.ts';
-import { controllerClusterRules, controllerLeaseRules, hostAgentClusterRules, type PolicyRule } from './rbac.ts';
+import { ImageName, Labels } from './names.ts';
+import {
+  controllerClusterRules,
+  controllerLeaseRules,
+  hostAgentClusterRules,
+  type PolicyRule,
+} from './rbac.ts';
 
 export const OperatorNamespace = 'aci-containers-operator';
 export const OperatorName = 'aci-containers-operator';
@@ -16,15 +21,31 @@ export const OperatorImage = `ghcr.io/aci-cni/${ImageName}:0.1.0`;
 const all = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'];
 
 export const operatorOwnRules: PolicyRule[] = [
-  { apiGroups: ['aci.cni.dev'], resources: ['acifabrics'], verbs: ['get', 'list', 'watch', 'update', 'patch'] },
-  { apiGroups: ['aci.cni.dev'], resources: ['acifabrics/status', 'acifabrics/finalizers'], verbs: ['get', 'update', 'patch'] },
-  { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'] },
+  {
+    apiGroups: ['aci.cni.dev'],
+    resources: ['acifabrics'],
+    verbs: ['get', 'list', 'watch', 'update', 'patch'],
+  },
+  {
+    apiGroups: ['aci.cni.dev'],
+    resources: ['acifabrics/status', 'acifabrics/finalizers'],
+    verbs: ['get', 'update', 'patch'],
+  },
+  {
+    apiGroups: [''],
+    resources: ['namespaces'],
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'],
+  },
   { apiGroups: [''], resources: ['serviceaccounts', 'configmaps'], verbs: all },
   // Only to check that referenced Secrets exist and carry the right keys; no list or watch.
   { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   { apiGroups: ['apps'], resources: ['deployments', 'daemonsets'], verbs: all },
-  { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles', 'clusterrolebindings', 'roles', 'rolebindings'], verbs: all },
+  {
+    apiGroups: ['rbac.authorization.k8s.io'],
+    resources: ['clusterroles', 'clusterrolebindings', 'roles', 'rolebindings'],
+    verbs: all,
+  },
   {
     apiGroups: ['admissionregistration.k8s.io'],
     resources: ['validatingadmissionpolicies', 'validatingadmissionpolicybindings'],
@@ -35,7 +56,12 @@ export const operatorOwnRules: PolicyRule[] = [
 /** Rules the operator needs, merged per (apiGroup, resource, resourceNames) so the YAML stays readable. */
 export function operatorClusterRules(): PolicyRule[] {
   const merged = new Map<string, PolicyRule>();
-  const sources = [...operatorOwnRules, ...controllerClusterRules, ...hostAgentClusterRules, ...controllerLeaseRules];
+  const sources = [
+    ...operatorOwnRules,
+    ...controllerClusterRules,
+    ...hostAgentClusterRules,
+    ...controllerLeaseRules,
+  ];
   for (const rule of sources) {
     for (const group of rule.apiGroups) {
       for (const resource of rule.resources) {
@@ -62,12 +88,20 @@ export function operatorClusterRules(): PolicyRule[] {
   return [...folded.values()].map((r) => ({ ...r, resources: r.resources.sort() }));
 }
 
-const labels = { [Labels.name]: OperatorName, [Labels.partOf]: 'aci-containers', [Labels.component]: 'operator' };
+const labels = {
+  [Labels.name]: OperatorName,
+  [Labels.partOf]: 'aci-containers',
+  [Labels.component]: 'operator',
+};
 const wave = (n: number) => ({ 'argocd.argoproj.io/sync-wave': String(n) });
 
 export function operatorInstall(): KubeObject[] {
   return [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OperatorNamespace, labels, annotations: wave(-5) } },
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: OperatorNamespace, labels, annotations: wave(-5) },
+    },
     {
       apiVersion: 'v1',
       kind: 'ServiceAccount',
@@ -90,7 +124,13 @@ export function operatorInstall(): KubeObject[] {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',
       metadata: { name: OperatorName, namespace: OperatorNamespace, labels, annotations: wave(-4) },
-      rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update', 'patch', 'watch'] }],
+      rules: [
+        {
+          apiGroups: ['coordination.k8s.io'],
+          resources: ['leases'],
+          verbs: ['get', 'create', 'update', 'patch', 'watch'],
+        },
+      ],
     },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -111,18 +151,40 @@ export function operatorInstall(): KubeObject[] {
           spec: {
             serviceAccountName: OperatorName,
             priorityClassName: 'system-cluster-critical',
-            tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }],
-            securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+            tolerations: [
+              {
+                key: 'node-role.kubernetes.io/control-plane',
+                operator: 'Exists',
+                effect: 'NoSchedule',
+              },
+            ],
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 65532,
+              seccompProfile: { type: 'RuntimeDefault' },
+            },
             containers: [
               {
                 name: 'operator',
                 image: OperatorImage,
-                command: ['/usr/local/bin/aci-containers', 'operator', `--health-port=${ports.operatorHealth}`],
-                env: [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
+                command: [
+                  '/usr/local/bin/aci-containers',
+                  'operator',
+                  `--health-port=${ports.operatorHealth}`,
+                ],
+                env: [
+                  {
+                    name: 'POD_NAMESPACE',
+                    valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } },
+                  },
+                ],
                 ports: [{ name: 'health', containerPort: ports.operatorHealth }],
                 livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 10 },
                 readinessProbe: { httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 5 },
-                resources: { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '512Mi' } },
+                resources: {
+                  requests: { cpu: '50m', memory: '96Mi' },
+                  limits: { memory: '512Mi' },
+                },
                 securityContext: {
                   allowPrivilegeEscalation: false,
                   readOnlyRootFilesystem: true,
@@ -136,4 +198,3 @@ export function operatorInstall(): KubeObject[] {
     },
   ];
 }
-

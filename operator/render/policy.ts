@@ -32,7 +32,9 @@ export function renderAdmissionPolicy(input: RenderInput): KubeObject[] {
             },
           ],
         },
-        matchConditions: [{ name: 'is-host-agent', expression: `request.userInfo.username == '${hostAgent}'` }],
+        matchConditions: [
+          { name: 'is-host-agent', expression: `request.userInfo.username == '${hostAgent}'` },
+        ],
         validations: [
           {
             expression:

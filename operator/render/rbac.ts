@@ -22,18 +22,35 @@ const read = ['get', 'list', 'watch'];
 const write = ['create', 'update', 'patch', 'delete'];
 
 export const controllerClusterRules: PolicyRule[] = [
-  { apiGroups: [''], resources: ['nodes', 'namespaces', 'pods', 'services', 'endpoints'], verbs: read },
+  {
+    apiGroups: [''],
+    resources: ['nodes', 'namespaces', 'pods', 'services', 'endpoints'],
+    verbs: read,
+  },
   { apiGroups: [''], resources: ['services/status'], verbs: ['get', 'patch', 'update'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: read },
   { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: read },
-  { apiGroups: ['apps'], resources: ['deployments', 'replicasets', 'daemonsets', 'statefulsets'], verbs: read },
-  { apiGroups: ['aci.cni.dev'], resources: ['podippools', 'servicegraphs'], verbs: [...read, ...write] },
+  {
+    apiGroups: ['apps'],
+    resources: ['deployments', 'replicasets', 'daemonsets', 'statefulsets'],
+    verbs: read,
+  },
+  {
+    apiGroups: ['aci.cni.dev'],
+    resources: ['podippools', 'servicegraphs'],
+    verbs: [...read, ...write],
+  },
   { apiGroups: ['aci.cni.dev'], resources: ['endpointgroupmappings', 'acifabrics'], verbs: read },
   {
     apiGroups: ['aci.cni.dev'],
-    resources: ['podippools/status', 'servicegraphs/status', 'endpointgroupmappings/status', 'acifabrics/status'],
+    resources: [
+      'podippools/status',
+      'servicegraphs/status',
+      'endpointgroupmappings/status',
+      'acifabrics/status',
+    ],
     verbs: ['get', 'patch', 'update'],
   },
 ];
@@ -72,7 +89,12 @@ export function serviceAccount(input: RenderInput, name: string, automount: bool
 }
 
 function clusterRole(input: RenderInput, name: string, rules: PolicyRule[]): KubeObject {
-  return { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: clusterMeta(input, name), rules };
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: clusterMeta(input, name),
+    rules,
+  };
 }
 
 function clusterRoleBinding(input: RenderInput, name: string): KubeObject {

@@ -17,8 +17,21 @@ import type { KubeObject } from '../../lib/kube/types.ts';
 import type { RenderInput } from './common.ts';
 import { renderFabric } from './index.ts';
 import { operatorClusterRules } from './install.ts';
-import { Annotations, ConfigKeys, ConfigMapName, Containers, ControllerName, HostAgentName, OpenvswitchName } from './names.ts';
-import { controllerClusterRules, controllerLeaseRules, hostAgentClusterRules, type PolicyRule } from './rbac.ts';
+import {
+  Annotations,
+  ConfigKeys,
+  ConfigMapName,
+  Containers,
+  ControllerName,
+  HostAgentName,
+  OpenvswitchName,
+} from './names.ts';
+import {
+  controllerClusterRules,
+  controllerLeaseRules,
+  hostAgentClusterRules,
+  type PolicyRule,
+} from './rbac.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const samplePath = path.join(here, '..', '..', 'samples', 'acifabric.yaml');
@@ -35,7 +48,10 @@ function input(spec: AciFabricSpecInput): RenderInput {
 
 function find(objects: KubeObject[], kind: string, name: string): KubeObject & Record<string, any> {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
-  if (!found) throw new Error(`${kind} ${name} not rendered; have ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  if (!found)
+    throw new Error(
+      `${kind} ${name} not rendered; have ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`,
+    );
   return found as KubeObject & Record<string, any>;
 }
 
@@ -44,7 +60,9 @@ function containers(workload: Record<string, any>): Record<string, any>[] {
 }
 
 test('the sample renders exactly the golden manifest (UPDATE_GOLDEN=1 to accept a change)', async (t) => {
-  const rendered = renderFabric(input(await sampleSpec())).objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
+  const rendered = renderFabric(input(await sampleSpec()))
+    .objects.map((o) => stringify(o, { lineWidth: 0 }))
+    .join('---\n');
   if (process.env.UPDATE_GOLDEN === '1') await writeFile(goldenPath, rendered);
   t.is(rendered, await readFile(goldenPath, 'utf8'));
 });
@@ -77,14 +95,24 @@ test('renders the original set of objects: controller Deployment, host and openv
 test('the host DaemonSet has the three containers of the original with their capabilities and host paths', async (t) => {
   const host = find(renderFabric(input(await sampleSpec())).objects, 'DaemonSet', HostAgentName);
   const byName = Object.fromEntries(containers(host).map((c) => [c.name, c]));
-  t.deepEqual(Object.keys(byName), [Containers.hostAgent, Containers.opflexAgent, Containers.mcastDaemon]);
-  t.deepEqual(byName[Containers.hostAgent]?.securityContext.capabilities.add, ['SYS_ADMIN', 'NET_ADMIN', 'SYS_PTRACE']);
+  t.deepEqual(Object.keys(byName), [
+    Containers.hostAgent,
+    Containers.opflexAgent,
+    Containers.mcastDaemon,
+  ]);
+  t.deepEqual(byName[Containers.hostAgent]?.securityContext.capabilities.add, [
+    'SYS_ADMIN',
+    'NET_ADMIN',
+    'SYS_PTRACE',
+  ]);
   t.deepEqual(byName[Containers.opflexAgent]?.securityContext.capabilities.add, ['NET_ADMIN']);
   const spec = host.spec.template.spec;
   t.true(spec.hostNetwork);
   t.true(spec.hostPID);
   t.deepEqual(spec.tolerations, [{ operator: 'Exists' }]);
-  const hostPaths = (spec.volumes as Record<string, any>[]).filter((v) => v.hostPath).map((v) => v.hostPath.path);
+  const hostPaths = (spec.volumes as Record<string, any>[])
+    .filter((v) => v.hostPath)
+    .map((v) => v.hostPath.path);
   t.deepEqual(hostPaths, ['/opt/cni/bin', '/etc/cni/net.d', '/var', '/run', '/run/netns']);
   t.is(spec.priorityClassName, 'system-node-critical');
 });
@@ -94,7 +122,12 @@ test('the openvswitch DaemonSet has no API token, the capabilities OVS needs, a 
   const spec = ovs.spec.template.spec;
   t.false(spec.automountServiceAccountToken);
   const [container] = containers(ovs);
-  t.deepEqual(container?.securityContext.capabilities.add, ['NET_ADMIN', 'SYS_MODULE', 'SYS_NICE', 'IPC_LOCK']);
+  t.deepEqual(container?.securityContext.capabilities.add, [
+    'NET_ADMIN',
+    'SYS_MODULE',
+    'SYS_NICE',
+    'IPC_LOCK',
+  ]);
   t.truthy(container?.resources.limits.memory);
   t.truthy(container?.livenessProbe.exec);
   t.true((spec.volumes as Record<string, any>[]).some((v) => v.hostPath?.path === '/lib/modules'));
@@ -104,7 +137,9 @@ test('the controller mounts the credentials Secret read-only and never receives 
   const objects = renderFabric(input(await sampleSpec())).objects;
   const controller = find(objects, 'Deployment', ControllerName);
   const [container] = containers(controller);
-  const mount = (container?.volumeMounts as Record<string, any>[]).find((m) => m.name === 'apic-credentials');
+  const mount = (container?.volumeMounts as Record<string, any>[]).find(
+    (m) => m.name === 'apic-credentials',
+  );
   t.true(mount?.readOnly);
   t.false(objects.some((o) => o.kind === 'Secret'));
   t.false(JSON.stringify(objects).includes('privateKey'));
@@ -140,14 +175,19 @@ test('a config change rolls only the pods that consume it; an image tag change c
   const logChange = structuredClone(base);
   logChange.logging = { ...logChange.logging, controller: 'debug' };
   const afterLog = renderFabric(input(logChange)).objects;
-  t.not(hashOf(afterLog, 'Deployment', ControllerName), hashOf(before, 'Deployment', ControllerName));
+  t.not(
+    hashOf(afterLog, 'Deployment', ControllerName),
+    hashOf(before, 'Deployment', ControllerName),
+  );
   t.is(hashOf(afterLog, 'DaemonSet', HostAgentName), hashOf(before, 'DaemonSet', HostAgentName));
 
   const tagChange = structuredClone(base);
   tagChange.images = { ...tagChange.images, tag: '0.2.0' };
   const afterTag = renderFabric(input(tagChange)).objects;
   t.is(hashOf(afterTag, 'DaemonSet', HostAgentName), hashOf(before, 'DaemonSet', HostAgentName));
-  t.true(containers(find(afterTag, 'DaemonSet', HostAgentName)).every((c) => c.image.endsWith(':0.2.0')));
+  t.true(
+    containers(find(afterTag, 'DaemonSet', HostAgentName)).every((c) => c.image.endsWith(':0.2.0')),
+  );
 });
 
 test('per-component image overrides and the DaemonSet rollout budget are honoured', async (t) => {
@@ -157,10 +197,19 @@ test('per-component image overrides and the DaemonSet rollout budget are honoure
   const objects = renderFabric(input(spec)).objects;
   const ovs = find(objects, 'DaemonSet', OpenvswitchName);
   t.is(containers(ovs)[0]?.image, 'registry.local/ovs:3.1');
-  t.deepEqual(ovs.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '20%' } });
+  t.deepEqual(ovs.spec.updateStrategy, {
+    type: 'RollingUpdate',
+    rollingUpdate: { maxUnavailable: '20%' },
+  });
 });
 
-function allows(rules: PolicyRule[], group: string, resource: string, verb: string, name?: string): boolean {
+function allows(
+  rules: PolicyRule[],
+  group: string,
+  resource: string,
+  verb: string,
+  name?: string,
+): boolean {
   return rules.some(
     (r) =>
       r.apiGroups.includes(group) &&
@@ -173,18 +222,30 @@ function allows(rules: PolicyRule[], group: string, resource: string, verb: stri
 test('RBAC is least privilege: a host agent writes only PodIPPool status, the controller never touches Secrets', (t) => {
   t.true(allows(hostAgentClusterRules, 'aci.cni.dev', 'podippools/status', 'patch'));
   for (const verb of ['create', 'update', 'patch', 'delete']) {
-    t.false(allows(hostAgentClusterRules, 'aci.cni.dev', 'podippools', verb), `host agent may ${verb} podippools`);
+    t.false(
+      allows(hostAgentClusterRules, 'aci.cni.dev', 'podippools', verb),
+      `host agent may ${verb} podippools`,
+    );
   }
-  for (const verb of ['get', 'list', 'watch']) t.false(allows(controllerClusterRules, '', 'secrets', verb));
+  for (const verb of ['get', 'list', 'watch'])
+    t.false(allows(controllerClusterRules, '', 'secrets', verb));
   t.false(allows(hostAgentClusterRules, '', 'secrets', 'get'));
 });
 
 test('the operator holds every permission it grants (no RBAC escalation needed)', (t) => {
   const operator = operatorClusterRules();
-  for (const rule of [...controllerClusterRules, ...hostAgentClusterRules, ...controllerLeaseRules]) {
+  for (const rule of [
+    ...controllerClusterRules,
+    ...hostAgentClusterRules,
+    ...controllerLeaseRules,
+  ]) {
     for (const group of rule.apiGroups)
       for (const resource of rule.resources)
-        for (const verb of rule.verbs) t.true(allows(operator, group, resource, verb, rule.resourceNames?.[0]), `${group}/${resource} ${verb}`);
+        for (const verb of rule.verbs)
+          t.true(
+            allows(operator, group, resource, verb, rule.resourceNames?.[0]),
+            `${group}/${resource} ${verb}`,
+          );
   }
 });
 
@@ -196,7 +257,8 @@ test('property: for any valid spec, render is deterministic and ownership is com
       if (JSON.stringify(first) !== JSON.stringify(second)) return false;
       return first.every((o) =>
         o.metadata.namespace
-          ? o.metadata.ownerReferences?.[0]?.uid === fabric.uid && o.metadata.ownerReferences[0].controller === true
+          ? o.metadata.ownerReferences?.[0]?.uid === fabric.uid &&
+            o.metadata.ownerReferences[0].controller === true
           : o.metadata.labels?.['aci.cni.dev/fabric'] === fabric.name,
       );
     }),

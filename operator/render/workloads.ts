@@ -23,7 +23,10 @@ type Json = Record<string, unknown>;
 
 const entrypoint = '/usr/local/bin/aci-containers';
 
-const nodeNameEnv = { name: 'KUBERNETES_NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } };
+const nodeNameEnv = {
+  name: 'KUBERNETES_NODE_NAME',
+  valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } },
+};
 const hostIpEnv = [
   { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
   { name: 'HOST_IPS', valueFrom: { fieldRef: { fieldPath: 'status.hostIPs' } } },
@@ -42,19 +45,31 @@ function hostPath(name: string, path: string, type = 'DirectoryOrCreate'): Json 
 }
 
 function httpProbe(port: number, path: string, initialDelaySeconds: number): Json {
-  return { httpGet: { host: '127.0.0.1', port, path }, initialDelaySeconds, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 };
+  return {
+    httpGet: { host: '127.0.0.1', port, path },
+    initialDelaySeconds,
+    periodSeconds: 10,
+    timeoutSeconds: 5,
+    failureThreshold: 3,
+  };
 }
 
 function configVolume(name: string, key: string, file: string): Json {
   return { name, configMap: { name: ConfigMapName, items: [{ key, path: file }] } };
 }
 
-function placement(input: RenderInput, component: 'controller' | 'hostAgent' | 'openvswitch'): Json {
+function placement(
+  input: RenderInput,
+  component: 'controller' | 'hostAgent' | 'openvswitch',
+): Json {
   const { nodeSelector } = input.spec.components[component];
   return nodeSelector ? { nodeSelector } : {};
 }
 
-function resources(input: RenderInput, component: 'controller' | 'hostAgent' | 'openvswitch'): Json {
+function resources(
+  input: RenderInput,
+  component: 'controller' | 'hostAgent' | 'openvswitch',
+): Json {
   return input.spec.components[component].resources ?? {};
 }
 
@@ -68,13 +83,22 @@ export function controllerDeployment(input: RenderInput, config: RenderedConfig)
     name: 'apic-credentials',
     secret: { secretName: spec.apic.credentials.secretRef.name, defaultMode: 0o400 },
   };
-  const volumes: Json[] = [configVolume('controller-config', ConfigKeys.controller, 'controller.conf'), secretVolume];
+  const volumes: Json[] = [
+    configVolume('controller-config', ConfigKeys.controller, 'controller.conf'),
+    secretVolume,
+  ];
   const mounts: Json[] = [
     { name: 'controller-config', mountPath: paths.configDir, readOnly: true },
     { name: 'apic-credentials', mountPath: paths.apicCredentialsDir, readOnly: true },
   ];
   if (spec.apic.caBundleSecretRef) {
-    volumes.push({ name: 'apic-ca', secret: { secretName: spec.apic.caBundleSecretRef.name, items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
+    volumes.push({
+      name: 'apic-ca',
+      secret: {
+        secretName: spec.apic.caBundleSecretRef.name,
+        items: [{ key: 'ca.crt', path: 'ca.crt' }],
+      },
+    });
     mounts.push({ name: 'apic-ca', mountPath: paths.apicCaDir, readOnly: true });
   }
   return {
@@ -98,9 +122,23 @@ export function controllerDeployment(input: RenderInput, config: RenderedConfig)
           priorityClassName: component.priorityClassName ?? 'system-cluster-critical',
           ...placement(input, 'controller'),
           tolerations: [
-            { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 60 },
-            { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 60 },
-            { key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' },
+            {
+              key: 'node.kubernetes.io/not-ready',
+              operator: 'Exists',
+              effect: 'NoExecute',
+              tolerationSeconds: 60,
+            },
+            {
+              key: 'node.kubernetes.io/unreachable',
+              operator: 'Exists',
+              effect: 'NoExecute',
+              tolerationSeconds: 60,
+            },
+            {
+              key: 'node-role.kubernetes.io/control-plane',
+              operator: 'Exists',
+              effect: 'NoSchedule',
+            },
             ...(component.tolerations ?? []),
           ],
           ...(pullSecrets(spec) ? { imagePullSecrets: pullSecrets(spec) } : {}),
@@ -133,7 +171,10 @@ export function controllerDeployment(input: RenderInput, config: RenderedConfig)
 }
 
 function daemonSetStrategy(input: RenderInput): Json {
-  return { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: input.spec.components.maxUnavailable } };
+  return {
+    type: 'RollingUpdate',
+    rollingUpdate: { maxUnavailable: input.spec.components.maxUnavailable },
+  };
 }
 
 export function hostDaemonSet(input: RenderInput, config: RenderedConfig): KubeObject {
@@ -209,7 +250,10 @@ export function hostDaemonSet(input: RenderInput, config: RenderedConfig): KubeO
               env: [nodeNameEnv, logLevelEnv(spec.logging.opflexAgent)],
               securityContext: { capabilities: { add: ['NET_ADMIN'] } },
               resources: resources(input, 'hostAgent'),
-              volumeMounts: [...shared, { name: 'opflex-hostconfig', mountPath: nodeAgentConfigDir, readOnly: true }],
+              volumeMounts: [
+                ...shared,
+                { name: 'opflex-hostconfig', mountPath: nodeAgentConfigDir, readOnly: true },
+              ],
             },
             {
               name: Containers.mcastDaemon,
@@ -218,7 +262,10 @@ export function hostDaemonSet(input: RenderInput, config: RenderedConfig): KubeO
               command: [entrypoint, 'mcast-daemon', `--config=${nodeAgentConfigDir}/mcast.json`],
               env: [nodeNameEnv, logLevelEnv(spec.logging.opflexAgent)],
               resources: resources(input, 'hostAgent'),
-              volumeMounts: [...shared, { name: 'opflex-hostconfig', mountPath: nodeAgentConfigDir, readOnly: true }],
+              volumeMounts: [
+                ...shared,
+                { name: 'opflex-hostconfig', mountPath: nodeAgentConfigDir, readOnly: true },
+              ],
             },
           ],
           volumes: [
@@ -269,7 +316,9 @@ export function openvswitchDaemonSet(input: RenderInput, config: RenderedConfig)
               imagePullPolicy: spec.images.pullPolicy,
               command: [entrypoint, 'openvswitch', 'run', ...ovsArgs],
               env: [nodeNameEnv, logLevelEnv(spec.logging.openvswitch)],
-              securityContext: { capabilities: { add: ['NET_ADMIN', 'SYS_MODULE', 'SYS_NICE', 'IPC_LOCK'] } },
+              securityContext: {
+                capabilities: { add: ['NET_ADMIN', 'SYS_MODULE', 'SYS_NICE', 'IPC_LOCK'] },
+              },
               livenessProbe: {
                 exec: { command: [entrypoint, 'openvswitch', 'health', ...ovsArgs] },
                 initialDelaySeconds: 15,

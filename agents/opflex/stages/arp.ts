@@ -46,7 +46,13 @@ export function endpointARPResponderFlows(ep: LocalEndpoint, ip: string): Flow[]
 }
 
 export function arpBroadcastFlow(): Flow {
-  return { table: 'ARPForwarding', priority: 210, match: 'arp,dl_dst=ff:ff:ff:ff:ff:ff', actions: goto('Flood'), feature: 'Arp' };
+  return {
+    table: 'ARPForwarding',
+    priority: 210,
+    match: 'arp,dl_dst=ff:ff:ff:ff:ff:ff',
+    actions: goto('Flood'),
+    feature: 'Arp',
+  };
 }
 
 export function arpToEndpointFlow(ep: LocalEndpoint): Flow {
@@ -81,7 +87,13 @@ export function arpToFabricFlow(link: FabricLink, subnet: string): Flow {
 
 export function arpFlows(m: Model): Flow[] {
   const flows: Flow[] = [
-    { table: 'ARPResponder', priority: 0, match: '', actions: goto('ARPForwarding'), feature: 'Arp' },
+    {
+      table: 'ARPResponder',
+      priority: 0,
+      match: '',
+      actions: goto('ARPForwarding'),
+      feature: 'Arp',
+    },
     gatewayARPResponderFlow(m),
     arpBroadcastFlow(),
   ];

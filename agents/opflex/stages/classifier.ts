@@ -69,14 +69,32 @@ export function spoofGuardARPFlow(ep: LocalEndpoint, ip: string): Flow {
 
 /** Anything else a pod sends (other IPs, other MACs, IPv6) is dropped. */
 export function spoofGuardPodDropFlow(): Flow {
-  return { table: 'SpoofGuard', priority: 100, match: matchField(PktSource, Source.Pod), actions: 'drop', feature: 'SpoofGuard' };
+  return {
+    table: 'SpoofGuard',
+    priority: 100,
+    match: matchField(PktSource, Source.Pod),
+    actions: 'drop',
+    feature: 'SpoofGuard',
+  };
 }
 
 /** Gateway and fabric traffic is not spoof-checked (the fabric's leaf does that). */
 export function spoofGuardPassFlows(): Flow[] {
   return [
-    { table: 'SpoofGuard', priority: 50, match: 'ip', actions: goto('UnSNAT'), feature: 'SpoofGuard' },
-    { table: 'SpoofGuard', priority: 50, match: 'arp', actions: goto('ARPResponder'), feature: 'SpoofGuard' },
+    {
+      table: 'SpoofGuard',
+      priority: 50,
+      match: 'ip',
+      actions: goto('UnSNAT'),
+      feature: 'SpoofGuard',
+    },
+    {
+      table: 'SpoofGuard',
+      priority: 50,
+      match: 'arp',
+      actions: goto('ARPResponder'),
+      feature: 'SpoofGuard',
+    },
   ];
 }
 
@@ -87,7 +105,8 @@ export function classifierFlows(m: Model): Flow[] {
     for (const ip of ep.ipv4) flows.push(spoofGuardIPFlow(ep, ip), spoofGuardARPFlow(ep, ip));
   }
   if (m.gatewayOfport !== undefined) flows.push(gatewayClassifierFlow(m.gatewayOfport));
-  for (const link of m.links) flows.push(fabricTaggedClassifierFlow(link), fabricUntaggedClassifierFlow(link));
+  for (const link of m.links)
+    flows.push(fabricTaggedClassifierFlow(link), fabricUntaggedClassifierFlow(link));
   flows.push(spoofGuardPodDropFlow(), ...spoofGuardPassFlows());
   return flows;
 }

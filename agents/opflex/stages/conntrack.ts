@@ -18,11 +18,23 @@ export function unSNATFlow(m: Model): Flow {
 }
 
 export function conntrackZoneFlow(): Flow {
-  return { table: 'ConntrackZone', priority: 200, match: 'ip', actions: `ct(table=@ConntrackState,zone=${CtZone},nat)`, feature: 'Conntrack' };
+  return {
+    table: 'ConntrackZone',
+    priority: 200,
+    match: 'ip',
+    actions: `ct(table=@ConntrackState,zone=${CtZone},nat)`,
+    feature: 'Conntrack',
+  };
 }
 
 export function conntrackInvalidDropFlow(): Flow {
-  return { table: 'ConntrackState', priority: 200, match: 'ct_state=+inv+trk,ip', actions: 'drop', feature: 'Conntrack' };
+  return {
+    table: 'ConntrackState',
+    priority: 200,
+    match: 'ct_state=+inv+trk,ip',
+    actions: 'drop',
+    feature: 'Conntrack',
+  };
 }
 
 /** New connections look up session affinity, then the service frontends. */
@@ -49,14 +61,38 @@ export function conntrackCommitFlow(): Flow {
 
 export function conntrackFlows(m: Model): Flow[] {
   return [
-    { table: 'UnSNAT', priority: 0, match: '', actions: goto('ConntrackZone'), feature: 'Conntrack' },
+    {
+      table: 'UnSNAT',
+      priority: 0,
+      match: '',
+      actions: goto('ConntrackZone'),
+      feature: 'Conntrack',
+    },
     unSNATFlow(m),
     conntrackZoneFlow(),
     conntrackInvalidDropFlow(),
-    { table: 'ConntrackState', priority: 0, match: '', actions: goto('PreRoutingClassifier'), feature: 'Conntrack' },
+    {
+      table: 'ConntrackState',
+      priority: 0,
+      match: '',
+      actions: goto('PreRoutingClassifier'),
+      feature: 'Conntrack',
+    },
     preRoutingServiceFlow(),
-    { table: 'PreRoutingClassifier', priority: 0, match: '', actions: goto('EgressRule'), feature: 'Conntrack' },
+    {
+      table: 'PreRoutingClassifier',
+      priority: 0,
+      match: '',
+      actions: goto('EgressRule'),
+      feature: 'Conntrack',
+    },
     conntrackCommitFlow(),
-    { table: 'ConntrackCommit', priority: 0, match: '', actions: goto('Output'), feature: 'Conntrack' },
+    {
+      table: 'ConntrackCommit',
+      priority: 0,
+      match: '',
+      actions: goto('Output'),
+      feature: 'Conntrack',
+    },
   ];
 }

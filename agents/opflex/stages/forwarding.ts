@@ -41,7 +41,13 @@ export function l3ToGatewayFlow(m: Model, ofport: number): Flow {
 }
 
 export function outputToPortFlow(ofport: number): Flow {
-  return { table: 'Output', priority: 200, match: matchField(TargetOFPort, ofport), actions: `output:${ofport}`, feature: 'PodForwarding' };
+  return {
+    table: 'Output',
+    priority: 200,
+    match: matchField(TargetOFPort, ofport),
+    actions: `output:${ofport}`,
+    feature: 'PodForwarding',
+  };
 }
 
 /** OpenFlow drops output to the ingress port unless it is IN_PORT: needed for hairpin service traffic. */

@@ -53,12 +53,17 @@ export const DirectAllowPriority = 201;
 
 /** Port clause matches: `tcp,tp_dst=0x50/0xfff0`. No ports: the protocol alone; no protocol either: none (any). */
 export function serviceMatches(rule: SecurityGroupRule): string[] {
-  const protocols = rule.protocol ? [rule.protocol] : rule.ports.length > 0 ? (['TCP', 'UDP', 'SCTP'] as const) : [];
+  const protocols = rule.protocol
+    ? [rule.protocol]
+    : rule.ports.length > 0
+      ? (['TCP', 'UDP', 'SCTP'] as const)
+      : [];
   const out: string[] = [];
   for (const p of protocols) {
     const proto = p.toLowerCase();
     if (rule.ports.length === 0) out.push(proto);
-    for (const r of rule.ports) for (const mask of portRangeMasks(r.from, r.to)) out.push(`${proto},tp_dst=${mask}`);
+    for (const r of rule.ports)
+      for (const mask of portRangeMasks(r.from, r.to)) out.push(`${proto},tp_dst=${mask}`);
   }
   return out;
 }
@@ -66,7 +71,9 @@ export function serviceMatches(rule: SecurityGroupRule): string[] {
 /** Remote clause CIDRs; undefined means any remote (no clause). IPv6 blocks are not rendered. */
 export function remoteCidrs(rule: SecurityGroupRule): string[] | undefined {
   if (rule.remotes === undefined) return undefined;
-  return rule.remotes.filter((r) => isIPv4Cidr(r.cidr)).flatMap((r) => subtractCidrs(r.cidr, r.except.filter(isIPv4Cidr)));
+  return rule.remotes
+    .filter((r) => isIPv4Cidr(r.cidr))
+    .flatMap((r) => subtractCidrs(r.cidr, r.except.filter(isIPv4Cidr)));
 }
 
 export function isolatedIn(m: Model, ep: LocalEndpoint, dir: Direction): boolean {
@@ -83,16 +90,29 @@ export function conjunctionIds(groups: Iterable<SecurityGroupFile>): Map<string,
   return allocateIds(keys, 1, 0x7ffffff0);
 }
 
-const ruleKey = (group: string, dir: Direction, index: number): string => `${group}/${dir}/${index}`;
+const ruleKey = (group: string, dir: Direction, index: number): string =>
+  `${group}/${dir}/${index}`;
 
 export function isolationDropFlow(dir: Direction, ep: LocalEndpoint): Flow {
   const t = directions[dir];
-  return { table: t.deflt, priority: 200, match: t.appliedTo(ep), actions: 'drop', feature: 'SecurityGroup' };
+  return {
+    table: t.deflt,
+    priority: 200,
+    match: t.appliedTo(ep),
+    actions: 'drop',
+    feature: 'SecurityGroup',
+  };
 }
 
 export function establishedBypassFlow(dir: Direction): Flow {
   const t = directions[dir];
-  return { table: t.rule, priority: 210, match: 'ct_state=-new+trk,ip', actions: goto(t.next), feature: 'SecurityGroup' };
+  return {
+    table: t.rule,
+    priority: 210,
+    match: 'ct_state=-new+trk,ip',
+    actions: goto(t.next),
+    feature: 'SecurityGroup',
+  };
 }
 
 /** Traffic from the node itself (kubelet probes) is not subject to pod ingress policy. */
@@ -117,7 +137,9 @@ export function securityGroupFlows(m: Model): Flow[] {
       members.set(name, list);
     }
   }
-  const active = [...members.keys()].map((n) => m.securityGroups.get(n)).filter((g): g is SecurityGroupFile => g !== undefined);
+  const active = [...members.keys()]
+    .map((n) => m.securityGroups.get(n))
+    .filter((g): g is SecurityGroupFile => g !== undefined);
   const conjIds = conjunctionIds(active);
   // match -> conjunction actions, per table; flows sharing a match are merged.
   const clauses = new Map<string, { table: TableName; match: string; actions: Set<string> }>();
@@ -146,20 +168,40 @@ export function securityGroupFlows(m: Model): Flow[] {
       const id = conjIds.get(ruleKey(group.name, rule.direction, index));
       if (id === undefined) return;
       dims.forEach((matches, i) => {
-        for (const match of matches) addClause(t.rule, match, `conjunction(${id},${i + 1}/${dims.length})`);
+        for (const match of matches)
+          addClause(t.rule, match, `conjunction(${id},${i + 1}/${dims.length})`);
       });
-      flows.push({ table: t.rule, priority: RulePriority, match: `conj_id=${id},ip`, actions: goto(t.next), feature: 'SecurityGroup' });
+      flows.push({
+        table: t.rule,
+        priority: RulePriority,
+        match: `conj_id=${id},ip`,
+        actions: goto(t.next),
+        feature: 'SecurityGroup',
+      });
     });
   }
   for (const c of clauses.values()) {
-    flows.push({ table: c.table, priority: RulePriority, match: c.match, actions: [...c.actions].sort().join(','), feature: 'SecurityGroup' });
+    flows.push({
+      table: c.table,
+      priority: RulePriority,
+      match: c.match,
+      actions: [...c.actions].sort().join(','),
+      feature: 'SecurityGroup',
+    });
   }
   for (const d of direct) {
     const [table, match, next] = d.split('|') as [TableName, string, TableName];
-    flows.push({ table, priority: DirectAllowPriority, match, actions: goto(next), feature: 'SecurityGroup' });
+    flows.push({
+      table,
+      priority: DirectAllowPriority,
+      match,
+      actions: goto(next),
+      feature: 'SecurityGroup',
+    });
   }
   for (const ep of m.endpoints) {
-    for (const dir of ['ingress', 'egress'] as const) if (isolatedIn(m, ep, dir)) flows.push(isolationDropFlow(dir, ep));
+    for (const dir of ['ingress', 'egress'] as const)
+      if (isolatedIn(m, ep, dir)) flows.push(isolationDropFlow(dir, ep));
   }
   for (const dir of ['ingress', 'egress'] as const) {
     const t = directions[dir];

@@ -29,7 +29,15 @@ import {
   nxmName,
 } from '../fields.ts';
 import { type LocalEndpoint, type Model, allocateIds } from '../model.ts';
-import { CookieOwner, Feature, type Flow, type Group, ServiceGroupBase, goto, resubmit } from '../pipeline.ts';
+import {
+  CookieOwner,
+  Feature,
+  type Flow,
+  type Group,
+  ServiceGroupBase,
+  goto,
+  resubmit,
+} from '../pipeline.ts';
 import { isIPv4Cidr } from '../iprange.ts';
 
 export interface Frontend {
@@ -53,8 +61,11 @@ const portKey = (s: ServiceFile, i: number): string => `${s.uuid}/${s.ports[i]?.
 export function frontendsOf(m: Model, s: ServiceFile, portIndex: number): Frontend[] {
   const p = s.ports[portIndex];
   if (!p) return [];
-  const out: Frontend[] = s.frontends.filter((f) => isV4(f.ip)).map((f) => ({ ip: f.ip, port: p.port }));
-  if (p.nodePort !== undefined) for (const ip of m.config.nodeIPs) out.push({ ip, port: p.nodePort });
+  const out: Frontend[] = s.frontends
+    .filter((f) => isV4(f.ip))
+    .map((f) => ({ ip: f.ip, port: p.port }));
+  if (p.nodePort !== undefined)
+    for (const ip of m.config.nodeIPs) out.push({ ip, port: p.nodePort });
   return out;
 }
 
@@ -63,7 +74,12 @@ export function learnedCookie(groupId: number): bigint {
   return (BigInt(CookieOwner.learned) << 56n) | (BigInt(Feature.Service) << 48n) | BigInt(groupId);
 }
 
-export function serviceLBFlow(s: ServiceFile, portIndex: number, fe: Frontend, groupId: number): Flow {
+export function serviceLBFlow(
+  s: ServiceFile,
+  portIndex: number,
+  fe: Frontend,
+  groupId: number,
+): Flow {
   const proto = (s.ports[portIndex]?.protocol ?? 'TCP').toLowerCase();
   return {
     table: 'ServiceLB',
@@ -85,10 +101,20 @@ export function serviceAffinitySelectedFlow(s: ServiceFile, portIndex: number, f
   };
 }
 
-export function serviceLearnFlow(s: ServiceFile, portIndex: number, fe: Frontend, groupId: number): Flow {
+export function serviceLearnFlow(
+  s: ServiceFile,
+  portIndex: number,
+  fe: Frontend,
+  groupId: number,
+): Flow {
   const proto = (s.ports[portIndex]?.protocol ?? 'TCP').toLowerCase();
   const ipProto = proto === 'tcp' ? 6 : proto === 'udp' ? 17 : 132;
-  const l4 = proto === 'tcp' ? 'NXM_OF_TCP_DST[]' : proto === 'udp' ? 'NXM_OF_UDP_DST[]' : 'OXM_OF_SCTP_DST[]';
+  const l4 =
+    proto === 'tcp'
+      ? 'NXM_OF_TCP_DST[]'
+      : proto === 'udp'
+        ? 'NXM_OF_UDP_DST[]'
+        : 'OXM_OF_SCTP_DST[]';
   const learn = [
     'table=@SessionAffinity',
     `idle_timeout=${s.affinityTimeoutSeconds}`,
@@ -121,7 +147,9 @@ export function serviceGroup(s: ServiceFile, portIndex: number, groupId: number)
     .map((b, i) => {
       const ip = backendIp(b);
       const port = p ? backendPort(b, p) : 0;
-      const next = affinity ? `${loadField(Affinity, AffinityState.ToLearn)},${resubmit('ServiceLB')}` : resubmit('EndpointDNAT');
+      const next = affinity
+        ? `${loadField(Affinity, AffinityState.ToLearn)},${resubmit('ServiceLB')}`
+        : resubmit('EndpointDNAT');
       return `bucket=bucket_id:${i},weight:100,actions=${loadField(EndpointIP, ipToNumber(ip))},${loadField(EndpointPort, port)},${next}`;
     });
   return { id: groupId, spec: ['type=select', ...buckets].join(',') };
@@ -149,9 +177,27 @@ export function hairpinSNATFlow(m: Model, ep: LocalEndpoint, ip: string): Flow {
 
 export function serviceFlowsAndGroups(m: Model): { flows: Flow[]; groups: Group[] } {
   const flows: Flow[] = [
-    { table: 'SessionAffinity', priority: 0, match: '', actions: loadField(Affinity, AffinityState.NotSelected), feature: 'Service' },
-    { table: 'ServiceLB', priority: 0, match: '', actions: goto('EndpointDNAT'), feature: 'Service' },
-    { table: 'EndpointDNAT', priority: 0, match: '', actions: goto('EgressRule'), feature: 'Service' },
+    {
+      table: 'SessionAffinity',
+      priority: 0,
+      match: '',
+      actions: loadField(Affinity, AffinityState.NotSelected),
+      feature: 'Service',
+    },
+    {
+      table: 'ServiceLB',
+      priority: 0,
+      match: '',
+      actions: goto('EndpointDNAT'),
+      feature: 'Service',
+    },
+    {
+      table: 'EndpointDNAT',
+      priority: 0,
+      match: '',
+      actions: goto('EgressRule'),
+      feature: 'Service',
+    },
   ];
   const groups: Group[] = [];
   const ids = serviceGroupIds(m.services);
@@ -168,7 +214,8 @@ export function serviceFlowsAndGroups(m: Model): { flows: Flow[]; groups: Group[
         if (frontendSeen.has(feKey)) continue;
         frontendSeen.add(feKey);
         flows.push(serviceLBFlow(s, i, fe, groupId));
-        if (s.sessionAffinity === 'ClientIP') flows.push(serviceAffinitySelectedFlow(s, i, fe), serviceLearnFlow(s, i, fe, groupId));
+        if (s.sessionAffinity === 'ClientIP')
+          flows.push(serviceAffinitySelectedFlow(s, i, fe), serviceLearnFlow(s, i, fe, groupId));
       }
       for (const b of s.backends) {
         const ip = backendIp(b);

@@ -14,7 +14,13 @@ export const PodA: LocalEndpoint = {
   bridgeDomain: 'bd',
   securityGroups: [],
 };
-export const PodB: LocalEndpoint = { ...PodA, uuid: 'b', ofport: 2, mac: '0a:58:0a:00:00:02', ipv4: ['10.1.0.12'] };
+export const PodB: LocalEndpoint = {
+  ...PodA,
+  uuid: 'b',
+  ofport: 2,
+  mac: '0a:58:0a:00:00:02',
+  ipv4: ['10.1.0.12'],
+};
 
 export function defaultModel(change: Partial<Model> = {}): Model {
   return {
@@ -33,7 +39,11 @@ export function defaultModel(change: Partial<Model> = {}): Model {
   };
 }
 
-export function withGroups(m: Model, groups: SecurityGroupFile[], members: Record<string, string[]>): Model {
+export function withGroups(
+  m: Model,
+  groups: SecurityGroupFile[],
+  members: Record<string, string[]>,
+): Model {
   return {
     ...m,
     securityGroups: new Map(groups.map((g) => [g.name, g])),

@@ -13,9 +13,12 @@ import { fileURLToPath } from 'node:url';
 const execFileP = promisify(execFile);
 
 export async function run(cmd: string, args: string[], input?: string): Promise<string> {
-  if (input === undefined) return (await execFileP(cmd, args, { maxBuffer: 64 * 1024 * 1024 })).stdout;
+  if (input === undefined)
+    return (await execFileP(cmd, args, { maxBuffer: 64 * 1024 * 1024 })).stdout;
   return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    const child = execFile(cmd, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    );
     child.stdin?.end(input);
   });
 }
@@ -35,7 +38,14 @@ export interface PodNet {
 export async function createPodNetns(p: PodNet, nodeNetns: string): Promise<void> {
   await run('ip', ['netns', 'add', p.netns]);
   const tmp = `${p.hostIf}p`.slice(0, 15);
-  await run('ip', ['-n', nodeNetns, '-batch', '-'], [`link add ${p.hostIf} type veth peer name ${tmp} netns ${p.netns}`, `link set ${p.hostIf} up`].join('\n') + '\n');
+  await run(
+    'ip',
+    ['-n', nodeNetns, '-batch', '-'],
+    [
+      `link add ${p.hostIf} type veth peer name ${tmp} netns ${p.netns}`,
+      `link set ${p.hostIf} up`,
+    ].join('\n') + '\n',
+  );
   await run(
     'ip',
     ['-n', p.netns, '-batch', '-'],
@@ -82,13 +92,38 @@ export class PodAgent {
     private readonly socketPath: string,
   ) {}
 
-  static async start(netns: string, socketPath: string, ip: string, tcp: number[], udp: number[]): Promise<PodAgent> {
-    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '--import', 'tsx', podAgentScript, socketPath, ip, tcp.join(','), udp.join(',')], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      cwd: path.resolve(path.dirname(podAgentScript), '../../..'),
-    });
+  static async start(
+    netns: string,
+    socketPath: string,
+    ip: string,
+    tcp: number[],
+    udp: number[],
+  ): Promise<PodAgent> {
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        netns,
+        process.execPath,
+        '--import',
+        'tsx',
+        podAgentScript,
+        socketPath,
+        ip,
+        tcp.join(','),
+        udp.join(','),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        cwd: path.resolve(path.dirname(podAgentScript), '../../..'),
+      },
+    );
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`pod agent in ${netns} did not start`)), 30_000);
+      const timer = setTimeout(
+        () => reject(new Error(`pod agent in ${netns} did not start`)),
+        30_000,
+      );
       child.stdout?.on('data', (d: Buffer) => {
         if (d.toString().includes('ready')) {
           clearTimeout(timer);

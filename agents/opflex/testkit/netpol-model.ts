@@ -8,7 +8,15 @@
  * port, protocol) at a time straight from the policy objects; it shares no
  * code with lib/policy/network-policy.ts.
  */
-import type { V1LabelSelector, V1Namespace, V1NetworkPolicy, V1NetworkPolicyPeer, V1NetworkPolicyPort, V1NetworkPolicySpec, V1Pod } from '@kubernetes/client-node';
+import type {
+  V1LabelSelector,
+  V1Namespace,
+  V1NetworkPolicy,
+  V1NetworkPolicyPeer,
+  V1NetworkPolicyPort,
+  V1NetworkPolicySpec,
+  V1Pod,
+} from '@kubernetes/client-node';
 
 export const Namespaces = ['x', 'y', 'z'] as const;
 export const PodNames = ['a', 'b', 'c'] as const;
@@ -24,10 +32,13 @@ export interface ModelPod {
 
 /** Pod IPs: <prefix>.<namespace index + 1>.<pod index + 1>, e.g. 10.131.1.1 for x/a. */
 export function modelPods(prefix: string): ModelPod[] {
-  return Namespaces.flatMap((ns, i) => PodNames.map((name, j) => ({ namespace: ns, name, ip: `${prefix}.${i + 1}.${j + 1}` })));
+  return Namespaces.flatMap((ns, i) =>
+    PodNames.map((name, j) => ({ namespace: ns, name, ip: `${prefix}.${i + 1}.${j + 1}` })),
+  );
 }
 
-export const namedPortName = (port: number, proto: Proto): string => `serve-${port}-${proto.toLowerCase()}`;
+export const namedPortName = (port: number, proto: Proto): string =>
+  `serve-${port}-${proto.toLowerCase()}`;
 
 export function k8sPod(p: ModelPod): V1Pod {
   return {
@@ -36,7 +47,13 @@ export function k8sPod(p: ModelPod): V1Pod {
       containers: [
         {
           name: 'cont',
-          ports: Ports.flatMap((port) => Protocols.map((protocol) => ({ name: namedPortName(port, protocol), containerPort: port, protocol }))),
+          ports: Ports.flatMap((port) =>
+            Protocols.map((protocol) => ({
+              name: namedPortName(port, protocol),
+              containerPort: port,
+              protocol,
+            })),
+          ),
         },
       ],
     },
@@ -75,14 +92,24 @@ function ipInCidr(ip: string, cidr: string): boolean {
 }
 
 function peerMatches(peer: V1NetworkPolicyPeer, policyNs: string, other: ModelPod): boolean {
-  if (peer.ipBlock) return ipInCidr(other.ip, peer.ipBlock.cidr) && !(peer.ipBlock.except ?? []).some((e) => ipInCidr(other.ip, e));
+  if (peer.ipBlock)
+    return (
+      ipInCidr(other.ip, peer.ipBlock.cidr) &&
+      !(peer.ipBlock.except ?? []).some((e) => ipInCidr(other.ip, e))
+    );
   const nsLabels = { ns: other.namespace, 'kubernetes.io/metadata.name': other.namespace };
-  const nsOk = peer.namespaceSelector ? selects(peer.namespaceSelector, nsLabels) : other.namespace === policyNs;
+  const nsOk = peer.namespaceSelector
+    ? selects(peer.namespaceSelector, nsLabels)
+    : other.namespace === policyNs;
   return nsOk && (peer.podSelector ? selects(peer.podSelector, { pod: other.name }) : true);
 }
 
 /** Named ports resolve on the server: the selected pod for ingress, the peer for egress. */
-function portMatches(ports: V1NetworkPolicyPort[] | undefined, port: number, proto: Proto): boolean {
+function portMatches(
+  ports: V1NetworkPolicyPort[] | undefined,
+  port: number,
+  proto: Proto,
+): boolean {
   if (!ports || ports.length === 0) return true;
   return ports.some((p) => {
     if ((p.protocol ?? 'TCP') !== proto) return false;
@@ -93,18 +120,31 @@ function portMatches(ports: V1NetworkPolicyPort[] | undefined, port: number, pro
 }
 
 function types(p: V1NetworkPolicy): string[] {
-  return p.spec?.policyTypes ?? ((p.spec?.egress ?? []).length > 0 ? ['Ingress', 'Egress'] : ['Ingress']);
+  return (
+    p.spec?.policyTypes ?? ((p.spec?.egress ?? []).length > 0 ? ['Ingress', 'Egress'] : ['Ingress'])
+  );
 }
 
-export function referenceAllowed(policies: V1NetworkPolicy[], client: ModelPod, server: ModelPod, port: number, proto: Proto): boolean {
+export function referenceAllowed(
+  policies: V1NetworkPolicy[],
+  client: ModelPod,
+  server: ModelPod,
+  port: number,
+  proto: Proto,
+): boolean {
   const applies = (p: V1NetworkPolicy, pod: ModelPod, type: string): boolean =>
-    p.metadata?.namespace === pod.namespace && types(p).includes(type) && selects(p.spec?.podSelector, { pod: pod.name });
+    p.metadata?.namespace === pod.namespace &&
+    types(p).includes(type) &&
+    selects(p.spec?.podSelector, { pod: pod.name });
   const ingressPolicies = policies.filter((p) => applies(p, server, 'Ingress'));
   const ingressOk =
     ingressPolicies.length === 0 ||
     ingressPolicies.some((p) =>
       (p.spec?.ingress ?? []).some(
-        (r) => ((r._from ?? []).length === 0 || (r._from ?? []).some((peer) => peerMatches(peer, server.namespace, client))) && portMatches(r.ports, port, proto),
+        (r) =>
+          ((r._from ?? []).length === 0 ||
+            (r._from ?? []).some((peer) => peerMatches(peer, server.namespace, client))) &&
+          portMatches(r.ports, port, proto),
       ),
     );
   const egressPolicies = policies.filter((p) => applies(p, client, 'Egress'));
@@ -112,7 +152,10 @@ export function referenceAllowed(policies: V1NetworkPolicy[], client: ModelPod, 
     egressPolicies.length === 0 ||
     egressPolicies.some((p) =>
       (p.spec?.egress ?? []).some(
-        (r) => ((r.to ?? []).length === 0 || (r.to ?? []).some((peer) => peerMatches(peer, client.namespace, server))) && portMatches(r.ports, port, proto),
+        (r) =>
+          ((r.to ?? []).length === 0 ||
+            (r.to ?? []).some((peer) => peerMatches(peer, client.namespace, server))) &&
+          portMatches(r.ports, port, proto),
       ),
     );
   return ingressOk && egressOk;
@@ -120,9 +163,14 @@ export function referenceAllowed(policies: V1NetworkPolicy[], client: ModelPod, 
 
 // ---- the cases ----------------------------------------------------------------
 
-const np = (ns: string, name: string, spec: V1NetworkPolicySpec): V1NetworkPolicy => ({ metadata: { namespace: ns, name }, spec });
+const np = (ns: string, name: string, spec: V1NetworkPolicySpec): V1NetworkPolicy => ({
+  metadata: { namespace: ns, name },
+  spec,
+});
 const podSel = (pod: string): V1LabelSelector => ({ matchLabels: { pod } });
-const nsSel = (ns: string): V1LabelSelector => ({ matchLabels: { 'kubernetes.io/metadata.name': ns } });
+const nsSel = (ns: string): V1LabelSelector => ({
+  matchLabels: { 'kubernetes.io/metadata.name': ns },
+});
 
 export interface NetpolCase {
   name: string;
@@ -132,32 +180,58 @@ export interface NetpolCase {
 /** Named after the upstream `It(...)` they reproduce. */
 export const NetpolCases: NetpolCase[] = [
   { name: 'no policies: everything is allowed', policies: () => [] },
-  { name: "should support a 'default-deny-ingress' policy", policies: () => [np('x', 'deny-ingress', { podSelector: {}, policyTypes: ['Ingress'] })] },
+  {
+    name: "should support a 'default-deny-ingress' policy",
+    policies: () => [np('x', 'deny-ingress', { podSelector: {}, policyTypes: ['Ingress'] })],
+  },
   {
     name: "should support a 'default-deny-all' policy",
     policies: () => [np('x', 'deny-all', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] })],
   },
   {
     name: 'should enforce policy to allow traffic from pods within server namespace based on PodSelector',
-    policies: () => [np('x', 'x-a-allows-x-b', { podSelector: podSel('a'), ingress: [{ _from: [{ podSelector: podSel('b') }] }] })],
+    policies: () => [
+      np('x', 'x-a-allows-x-b', {
+        podSelector: podSel('a'),
+        ingress: [{ _from: [{ podSelector: podSel('b') }] }],
+      }),
+    ],
   },
   {
     name: 'should enforce policy to allow ingress traffic for a target',
     policies: () => [
       np('x', 'deny-all', { podSelector: {}, policyTypes: ['Ingress'] }),
-      np('x', 'allow-all-to-a', { podSelector: podSel('a'), ingress: [{ _from: [{ podSelector: {}, namespaceSelector: {} }] }] }),
+      np('x', 'allow-all-to-a', {
+        podSelector: podSel('a'),
+        ingress: [{ _from: [{ podSelector: {}, namespaceSelector: {} }] }],
+      }),
     ],
   },
   {
     name: 'should enforce policy to allow traffic only from a different namespace, based on NamespaceSelector',
-    policies: () => [np('x', 'allow-client-a-via-ns-selector', { podSelector: podSel('a'), ingress: [{ _from: [{ namespaceSelector: nsSel('y') }] }] })],
+    policies: () => [
+      np('x', 'allow-client-a-via-ns-selector', {
+        podSelector: podSel('a'),
+        ingress: [{ _from: [{ namespaceSelector: nsSel('y') }] }],
+      }),
+    ],
   },
   {
     name: 'should enforce policy based on NamespaceSelector with MatchExpressions',
     policies: () => [
       np('x', 'allow-ns-y-match-selector', {
         podSelector: podSel('a'),
-        ingress: [{ _from: [{ namespaceSelector: { matchExpressions: [{ key: 'ns', operator: 'In', values: ['y'] }] } }] }],
+        ingress: [
+          {
+            _from: [
+              {
+                namespaceSelector: {
+                  matchExpressions: [{ key: 'ns', operator: 'In', values: ['y'] }],
+                },
+              },
+            ],
+          },
+        ],
       }),
     ],
   },
@@ -166,7 +240,18 @@ export const NetpolCases: NetpolCase[] = [
     policies: () => [
       np('x', 'allow-ns-y-or-pod-b', {
         podSelector: podSel('a'),
-        ingress: [{ _from: [{ namespaceSelector: { matchExpressions: [{ key: 'ns', operator: 'NotIn', values: ['x'] }] } }, { podSelector: podSel('b') }] }],
+        ingress: [
+          {
+            _from: [
+              {
+                namespaceSelector: {
+                  matchExpressions: [{ key: 'ns', operator: 'NotIn', values: ['x'] }],
+                },
+              },
+              { podSelector: podSel('b') },
+            ],
+          },
+        ],
       }),
     ],
   },
@@ -175,21 +260,43 @@ export const NetpolCases: NetpolCase[] = [
     policies: () => [
       np('x', 'allow-ns-y-podselector-b', {
         podSelector: podSel('a'),
-        ingress: [{ _from: [{ namespaceSelector: { matchExpressions: [{ key: 'ns', operator: 'NotIn', values: ['x'] }] }, podSelector: podSel('b') }] }],
+        ingress: [
+          {
+            _from: [
+              {
+                namespaceSelector: {
+                  matchExpressions: [{ key: 'ns', operator: 'NotIn', values: ['x'] }],
+                },
+                podSelector: podSel('b'),
+              },
+            ],
+          },
+        ],
       }),
     ],
   },
   {
     name: 'should enforce policy based on Ports',
     policies: () => [
-      np('x', 'allow-ingress-on-port-81', { podSelector: podSel('a'), ingress: [{ _from: [{ namespaceSelector: nsSel('y') }], ports: [{ port: 81, protocol: 'TCP' }] }] }),
+      np('x', 'allow-ingress-on-port-81', {
+        podSelector: podSel('a'),
+        ingress: [
+          { _from: [{ namespaceSelector: nsSel('y') }], ports: [{ port: 81, protocol: 'TCP' }] },
+        ],
+      }),
     ],
   },
   {
     name: 'should enforce multiple, stacked policies with overlapping podSelectors',
     policies: () => [
-      np('x', 'allow-on-port-80', { podSelector: podSel('a'), ingress: [{ _from: [{ namespaceSelector: nsSel('y') }], ports: [{ port: 80 }] }] }),
-      np('x', 'allow-on-port-81', { podSelector: podSel('a'), ingress: [{ _from: [{ namespaceSelector: nsSel('z') }], ports: [{ port: 81 }] }] }),
+      np('x', 'allow-on-port-80', {
+        podSelector: podSel('a'),
+        ingress: [{ _from: [{ namespaceSelector: nsSel('y') }], ports: [{ port: 80 }] }],
+      }),
+      np('x', 'allow-on-port-81', {
+        podSelector: podSel('a'),
+        ingress: [{ _from: [{ namespaceSelector: nsSel('z') }], ports: [{ port: 81 }] }],
+      }),
     ],
   },
   {
@@ -197,21 +304,50 @@ export const NetpolCases: NetpolCase[] = [
     policies: () => [
       np('x', 'allow-port-range', {
         podSelector: podSel('b'),
-        ingress: [{ _from: [{ namespaceSelector: {} }], ports: [{ port: 79, endPort: 80, protocol: 'TCP' }, { port: 81, endPort: 90, protocol: 'UDP' }] }],
+        ingress: [
+          {
+            _from: [{ namespaceSelector: {} }],
+            ports: [
+              { port: 79, endPort: 80, protocol: 'TCP' },
+              { port: 81, endPort: 90, protocol: 'UDP' },
+            ],
+          },
+        ],
       }),
     ],
   },
   {
     name: 'should allow ingress access on one named port',
-    policies: () => [np('x', 'allow-all-serve-81-tcp', { podSelector: {}, ingress: [{ ports: [{ port: 'serve-81-tcp' }] }] })],
+    policies: () => [
+      np('x', 'allow-all-serve-81-tcp', {
+        podSelector: {},
+        ingress: [{ ports: [{ port: 'serve-81-tcp' }] }],
+      }),
+    ],
   },
   {
     name: 'should allow ingress access from namespace on one named port',
-    policies: () => [np('x', 'allow-ns-y-serve-80-udp', { podSelector: {}, ingress: [{ _from: [{ namespaceSelector: nsSel('y') }], ports: [{ port: 'serve-80-udp', protocol: 'UDP' }] }] })],
+    policies: () => [
+      np('x', 'allow-ns-y-serve-80-udp', {
+        podSelector: {},
+        ingress: [
+          {
+            _from: [{ namespaceSelector: nsSel('y') }],
+            ports: [{ port: 'serve-80-udp', protocol: 'UDP' }],
+          },
+        ],
+      }),
+    ],
   },
   {
     name: 'should allow egress access on one named port',
-    policies: () => [np('x', 'allow-egress-serve-80-tcp', { podSelector: {}, policyTypes: ['Egress'], egress: [{ ports: [{ port: 'serve-80-tcp' }] }] })],
+    policies: () => [
+      np('x', 'allow-egress-serve-80-tcp', {
+        podSelector: {},
+        policyTypes: ['Egress'],
+        egress: [{ ports: [{ port: 'serve-80-tcp' }] }],
+      }),
+    ],
   },
   {
     name: 'should deny egress from all pods in a namespace',
@@ -219,7 +355,13 @@ export const NetpolCases: NetpolCase[] = [
   },
   {
     name: 'should enforce egress policy allowing traffic to a server in a different namespace based on PodSelector and NamespaceSelector',
-    policies: () => [np('x', 'allow-to-ns-y-pod-a', { podSelector: podSel('a'), policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: nsSel('y'), podSelector: podSel('a') }] }] })],
+    policies: () => [
+      np('x', 'allow-to-ns-y-pod-a', {
+        podSelector: podSel('a'),
+        policyTypes: ['Egress'],
+        egress: [{ to: [{ namespaceSelector: nsSel('y'), podSelector: podSel('a') }] }],
+      }),
+    ],
   },
   {
     name: 'should work with Ingress, Egress specified together',
@@ -241,7 +383,13 @@ export const NetpolCases: NetpolCase[] = [
   },
   {
     name: 'should allow egress access to server in CIDR block',
-    policies: (prefix) => [np('x', 'allow-client-a-via-cidr', { podSelector: podSel('a'), policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: `${prefix}.2.2/32` } }] }] })],
+    policies: (prefix) => [
+      np('x', 'allow-client-a-via-cidr', {
+        podSelector: podSel('a'),
+        policyTypes: ['Egress'],
+        egress: [{ to: [{ ipBlock: { cidr: `${prefix}.2.2/32` } }] }],
+      }),
+    ],
   },
   {
     name: 'should enforce except clause while egress access to server in CIDR block',
@@ -249,13 +397,29 @@ export const NetpolCases: NetpolCase[] = [
       np('x', 'deny-client-a-via-except-cidr', {
         podSelector: podSel('a'),
         policyTypes: ['Egress'],
-        egress: [{ to: [{ ipBlock: { cidr: `${prefix}.0.0/16`, except: [`${prefix}.2.0/24`, `${prefix}.3.3/32`] } }] }],
+        egress: [
+          {
+            to: [
+              {
+                ipBlock: {
+                  cidr: `${prefix}.0.0/16`,
+                  except: [`${prefix}.2.0/24`, `${prefix}.3.3/32`],
+                },
+              },
+            ],
+          },
+        ],
       }),
     ],
   },
   {
     name: 'should enforce ingress policy allowing any port traffic to a server on a specific protocol',
-    policies: () => [np('x', 'allow-ingress-by-proto', { podSelector: podSel('a'), ingress: [{ ports: [{ protocol: 'UDP' }] }] })],
+    policies: () => [
+      np('x', 'allow-ingress-by-proto', {
+        podSelector: podSel('a'),
+        ingress: [{ ports: [{ protocol: 'UDP' }] }],
+      }),
+    ],
   },
   {
     name: 'should enforce multiple ingress policies with ingress allow-all policy taking precedence',
@@ -268,7 +432,15 @@ export const NetpolCases: NetpolCase[] = [
     name: 'should enforce policies to check ingress and egress policies can be controlled independently based on PodSelector',
     policies: () => [
       np('x', 'deny-egress-b', { podSelector: podSel('b'), policyTypes: ['Egress'] }),
-      np('x', 'allow-ingress-a-from-y', { podSelector: podSel('a'), ingress: [{ _from: [{ namespaceSelector: nsSel('y') }], ports: [{ port: 80, protocol: 'UDP' }, { port: 81 }] }] }),
+      np('x', 'allow-ingress-a-from-y', {
+        podSelector: podSel('a'),
+        ingress: [
+          {
+            _from: [{ namespaceSelector: nsSel('y') }],
+            ports: [{ port: 80, protocol: 'UDP' }, { port: 81 }],
+          },
+        ],
+      }),
     ],
   },
   {

@@ -97,10 +97,18 @@ export class TestNode {
   }
 
   /** Creates the netns + veth, attaches it to OVS, writes the endpoint file. */
-  async addPod(p: Omit<TestPod, 'bridgeDomain' | 'securityGroups'> & { bridgeDomain?: string; securityGroups?: string[] }): Promise<TestPod> {
+  async addPod(
+    p: Omit<TestPod, 'bridgeDomain' | 'securityGroups'> & {
+      bridgeDomain?: string;
+      securityGroups?: string[];
+    },
+  ): Promise<TestPod> {
     const pod: TestPod = { bridgeDomain: 'bd-pods', securityGroups: [], ...p };
     await createPodNetns(pod, this.opts.netns);
-    await addPort(this.db, this.opts.bridge, { name: pod.hostIf, externalIds: { 'pod-uuid': pod.uuid } });
+    await addPort(this.db, this.opts.bridge, {
+      name: pod.hostIf,
+      externalIds: { 'pod-uuid': pod.uuid },
+    });
     await waitForOfport(this.db, pod.hostIf);
     await this.writeEndpoint(pod);
     this.pods.push(pod);
@@ -124,22 +132,37 @@ export class TestNode {
   }
 
   async writeEndpoint(pod: TestPod): Promise<void> {
-    await this.writeJson(folders(this.stateDir).endpoints, `${pod.uuid}${EndpointFileSuffix}`, this.endpointFile(pod));
+    await this.writeJson(
+      folders(this.stateDir).endpoints,
+      `${pod.uuid}${EndpointFileSuffix}`,
+      this.endpointFile(pod),
+    );
   }
 
   async writeSecurityGroup(g: SecurityGroupFile): Promise<void> {
-    await this.writeJson(folders(this.stateDir).securityGroups, `${g.name}${SecurityGroupFileSuffix}`, g);
+    await this.writeJson(
+      folders(this.stateDir).securityGroups,
+      `${g.name}${SecurityGroupFileSuffix}`,
+      g,
+    );
   }
 
   async removeSecurityGroup(name: string): Promise<void> {
-    await rm(path.join(folders(this.stateDir).securityGroups, `${name}${SecurityGroupFileSuffix}`), { force: true });
+    await rm(
+      path.join(folders(this.stateDir).securityGroups, `${name}${SecurityGroupFileSuffix}`),
+      { force: true },
+    );
   }
 
   async writeService(s: ServiceFile): Promise<void> {
     await this.writeJson(folders(this.stateDir).services, `${s.uuid}${ServiceFileSuffix}`, s);
   }
 
-  async writeRaw(kind: 'endpoints' | 'services' | 'securityGroups', file: string, text: string): Promise<void> {
+  async writeRaw(
+    kind: 'endpoints' | 'services' | 'securityGroups',
+    file: string,
+    text: string,
+  ): Promise<void> {
     const dir = folders(this.stateDir)[kind];
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, file), text);

@@ -97,7 +97,13 @@ type Command =
 async function handle(cmd: Command): Promise<Record<string, unknown>> {
   switch (cmd.op) {
     case 'probe':
-      return { results: await Promise.all(cmd.probes.map((p) => (p.proto === 'tcp' ? probeTcp(p, cmd.timeoutMs) : probeUdp(p, cmd.timeoutMs)))) };
+      return {
+        results: await Promise.all(
+          cmd.probes.map((p) =>
+            p.proto === 'tcp' ? probeTcp(p, cmd.timeoutMs) : probeUdp(p, cmd.timeoutMs),
+          ),
+        ),
+      };
     case 'open': {
       const sock = net.connect({ host: cmd.ip, port: cmd.port });
       await new Promise<void>((resolve, reject) => {

@@ -14,11 +14,22 @@ import { TestNode, type TestPod } from './node.ts';
 export interface TwoNodes {
   nodes: [TestNode, TestNode];
   daemons: McastDaemon[];
-  addPod(nodeIndex: 0 | 1, key: string, hostNumber: number, bridgeDomain?: string): Promise<TestPod>;
+  addPod(
+    nodeIndex: 0 | 1,
+    key: string,
+    hostNumber: number,
+    bridgeDomain?: string,
+  ): Promise<TestPod>;
   settle(): Promise<void>;
 }
 
-export async function startTwoNodes(opts: { tag: string; prefix: string; dir: string; log: Logger; cleanup: Cleanup }): Promise<TwoNodes> {
+export async function startTwoNodes(opts: {
+  tag: string;
+  prefix: string;
+  dir: string;
+  log: Logger;
+  cleanup: Cleanup;
+}): Promise<TwoNodes> {
   const { tag, prefix, dir, log, cleanup } = opts;
   const names = ['n1', 'n2'] as const;
   const link = { n1: `${tag}l1`, n2: `${tag}l2` };
@@ -40,7 +51,20 @@ export async function startTwoNodes(opts: { tag: string; prefix: string; dir: st
     await node.start();
     nodes.push(node);
   }
-  await run('ip', ['link', 'add', link.n1, 'netns', `${tag}-n1`, 'type', 'veth', 'peer', 'name', link.n2, 'netns', `${tag}-n2`]);
+  await run('ip', [
+    'link',
+    'add',
+    link.n1,
+    'netns',
+    `${tag}-n1`,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    link.n2,
+    'netns',
+    `${tag}-n2`,
+  ]);
   const fabric = new DirectoryFabric(path.join(dir, 'fabric'));
   const daemons: McastDaemon[] = [];
   for (const [i, name] of names.entries()) {
