@@ -36,6 +36,7 @@ import type {
 } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
 import type { SecurityGroupFile, SecurityGroupRule } from '../../agents/opflex/files.ts';
+import { matchesSelector } from '../kube/selector.ts';
 import { cidrContains, isIPv4Cidr } from '../../agents/opflex/iprange.ts';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
@@ -55,35 +56,8 @@ export interface CompiledPolicies {
 export const podKey = (pod: V1Pod): string =>
   `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
 
-/** Label selector semantics: matchLabels AND every matchExpression; `{}` matches everything. */
-export function matchesSelector(
-  selector: V1LabelSelector,
-  labels: Record<string, string> | undefined,
-): boolean {
-  const l = labels ?? {};
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (l[k] !== v) return false;
-  for (const e of selector.matchExpressions ?? []) {
-    const has = Object.prototype.hasOwnProperty.call(l, e.key);
-    const values = e.values ?? [];
-    switch (e.operator) {
-      case 'In':
-        if (!has || !values.includes(l[e.key] ?? '')) return false;
-        break;
-      case 'NotIn':
-        if (has && values.includes(l[e.key] ?? '')) return false;
-        break;
-      case 'Exists':
-        if (!has) return false;
-        break;
-      case 'DoesNotExist':
-        if (has) return false;
-        break;
-      default:
-        return false;
-    }
-  }
-  return true;
-}
+/** Label selector semantics, shared with EndpointGroupMapping precedence (lib/kube/selector.ts). */
+export { matchesSelector };
 
 /** Effective policyTypes, with the API server's defaulting. */
 export function policyTypes(p: V1NetworkPolicy): ('Ingress' | 'Egress')[] {
