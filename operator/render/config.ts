@@ -5,7 +5,7 @@
  * gets the Secret mounted.
  */
 import { ControllerConfig, HostAgentConfig, paths, ports } from '../../lib/config/components.ts';
-import { aciNames } from '../../lib/config/naming.ts';
+import { aciNames, type AciNames } from '../../lib/config/naming.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
 import { contentHash, ownedMeta, type RenderInput } from './common.ts';
 import { ConfigKeys, ConfigMapName, LeaderElectionLease } from './names.ts';
@@ -24,6 +24,13 @@ export interface RenderedConfig {
   hostHash: string;
 }
 
+/** EPGs of the cluster's own application profile, by name. */
+const endpointGroupIn = (names: AciNames) => (name: string) => ({
+  tenant: names.tenant,
+  applicationProfile: names.applicationProfile,
+  name,
+});
+
 function systemNamespaces(input: RenderInput): string[] {
   return [...new Set(['kube-system', input.spec.namespace])];
 }
@@ -31,11 +38,7 @@ function systemNamespaces(input: RenderInput): string[] {
 export function controllerConfig(input: RenderInput): ControllerConfig {
   const { spec } = input;
   const names = aciNames(spec);
-  const epg = (name: string) => ({
-    tenant: names.tenant,
-    applicationProfile: names.applicationProfile,
-    name,
-  });
+  const epg = endpointGroupIn(names);
   return ControllerConfig.parse({
     logLevel: spec.logging.controller,
     fabricName: input.fabric.name,
@@ -100,11 +103,7 @@ export function controllerConfig(input: RenderInput): ControllerConfig {
 export function hostAgentConfig(input: RenderInput): HostAgentConfig {
   const { spec } = input;
   const names = aciNames(spec);
-  const epg = (name: string) => ({
-    tenant: names.tenant,
-    applicationProfile: names.applicationProfile,
-    name,
-  });
+  const epg = endpointGroupIn(names);
   return HostAgentConfig.parse({
     logLevel: spec.logging.hostAgent,
     systemId: spec.systemId,
