@@ -19,39 +19,34 @@ export interface PolicyRule {
 }
 
 const read = ['get', 'list', 'watch'];
-const write = ['create', 'update', 'patch', 'delete'];
 
 export const controllerClusterRules: PolicyRule[] = [
-  {
-    apiGroups: [''],
-    resources: ['nodes', 'namespaces', 'pods', 'services', 'endpoints'],
-    verbs: read,
-  },
-  { apiGroups: [''], resources: ['services/status'], verbs: ['get', 'patch', 'update'] },
+  { apiGroups: [''], resources: ['nodes'], verbs: read },
+  { apiGroups: [''], resources: ['namespaces', 'pods', 'services'], verbs: ['list', 'watch'] },
+  { apiGroups: [''], resources: ['services/status'], verbs: ['patch'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-  { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
-  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: read },
-  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: read },
+  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['list', 'watch'] },
+  { apiGroups: ['apps'], resources: ['deployments', 'replicasets'], verbs: ['list', 'watch'] },
   {
-    apiGroups: ['apps'],
-    resources: ['deployments', 'replicasets', 'daemonsets', 'statefulsets'],
-    verbs: read,
+    apiGroups: ['aci.cni.dev'],
+    resources: ['podippools'],
+    verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
   },
   {
     apiGroups: ['aci.cni.dev'],
-    resources: ['podippools', 'servicegraphs'],
-    verbs: [...read, ...write],
+    resources: ['servicegraphs'],
+    verbs: ['list', 'watch', 'create', 'patch', 'delete'],
   },
-  { apiGroups: ['aci.cni.dev'], resources: ['endpointgroupmappings', 'acifabrics'], verbs: read },
   {
     apiGroups: ['aci.cni.dev'],
-    resources: [
-      'podippools/status',
-      'servicegraphs/status',
-      'endpointgroupmappings/status',
-      'acifabrics/status',
-    ],
-    verbs: ['get', 'patch', 'update'],
+    resources: ['endpointgroupmappings', 'acifabrics'],
+    verbs: ['list', 'watch'],
+  },
+  {
+    apiGroups: ['aci.cni.dev'],
+    resources: ['servicegraphs/status', 'endpointgroupmappings/status', 'acifabrics/status'],
+    verbs: ['patch'],
   },
 ];
 

@@ -1,0 +1,375 @@
+/**
+ * What the controller's e2e tests share: a fresh APIC simulator with the
+ * objects an admin would have made (VRF tenant, L3Out, external network, VMM
+ * domain and its controller), a ControllerConfig and AciFabric for it, and a
+ * scope (node and namespace labels) so several test files can run
+ * controllers against the one test cluster without touching each other's
+ * nodes. Every file gets its own pod/extern subnets for the same reason.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { apiVersion as aciApiVersion, type AciFabricSpecInput } from '../../../crds/index.ts';
+import { kwokNode } from '../../../e2e/cluster/cluster.ts';
+import { ApicSimulator, type StartedSimulator } from '../../../e2e/apic-simulator/simulator.ts';
+import { ensureCrds, eventually, testClient, uniqueName } from '../../../e2e/support/cluster.ts';
+import { repoRoot } from '../../../e2e/support/paths.ts';
+import type { ControllerConfig } from '../../../lib/config/components.ts';
+import { aciNames } from '../../../lib/config/naming.ts';
+import type { KubeClient } from '../../../lib/kube/client.ts';
+import type { KubeObject } from '../../../lib/kube/types.ts';
+import type { Mo } from '../apic/mo.ts';
+import { isOwned } from '../apic/diff.ts';
+import { startController, type ControllerOptions, type RunningController } from '../controller.ts';
+
+export const ScopeLabel = 'aci.cni.dev/test-scope';
+
+export interface HarnessOptions {
+  /** 1..40: picks this file's subnets (10.<100+n>.0.0/16 pods, 10.<150+n>.0.0/24 LB dynamic, 10.<200+n>.0.0/24 LB static). */
+  slot: number;
+  chunkSize?: number;
+  maxNodesServiceGraph?: number;
+  podSubnets?: string[];
+  externDynamic?: string[];
+  externStatic?: string[];
+}
+
+export interface Harness {
+  id: string;
+  client: KubeClient;
+  sim: ApicSimulator;
+  apic: StartedSimulator;
+  config: ControllerConfig;
+  configFile: string;
+  credentialsDir: string;
+  namespace: string;
+  fabricName: string;
+  scope: { nodeLabelSelector: string; namespaceLabelSelector: string };
+  /** Makes a namespace in scope (deleted at cleanup). */
+  createNamespace(prefix: string): Promise<string>;
+  addNodes(count: number): Promise<string[]>;
+  deleteNodes(names: readonly string[]): Promise<void>;
+  start(extra?: Partial<ControllerOptions>): Promise<RunningController>;
+  /** The controller as its own process (main.ts), for kill -9 tests. */
+  spawn(extraArgs?: string[]): ChildProcess;
+  /** Objects in the simulator's tree owned by this cluster: dn → attributes. */
+  owned(): Map<string, Record<string, string>>;
+  cleanup(): Promise<void>;
+}
+
+function kube(object: Record<string, unknown>): KubeObject {
+  return object as unknown as KubeObject;
+}
+
+export function fabricSpec(id: string, network: ControllerConfig['network']): AciFabricSpecInput {
+  return {
+    systemId: id,
+    namespace: 'aci-containers-system',
+    apic: {
+      hosts: ['127.0.0.1'],
+      credentials: { method: 'Password', secretRef: { name: 'apic' } },
+    },
+    aci: {
+      tenant: { name: id },
+      vrf: { name: 'vrf1', tenant: 'common' },
+      l3out: { name: 'l3out1', externalNetworks: ['ext1'] },
+      aep: 'aep1',
+      vmmDomain: {
+        encapType: 'vxlan',
+        multicastRange: { start: '225.20.1.1', end: '225.20.255.255' },
+      },
+    },
+    network: {
+      nodeSubnet: network.nodeSubnet,
+      podSubnets: network.podSubnets,
+      podSubnetChunkSize: network.podSubnetChunkSize,
+      nodeServiceSubnet: network.nodeServiceSubnet,
+      externDynamic: network.externDynamic,
+      externStatic: network.externStatic,
+      kubeapiVlan: network.kubeapiVlan,
+      serviceVlan: network.serviceVlan,
+      infraVlan: network.infraVlan,
+    },
+  };
+}
+
+export async function harness(options: HarnessOptions): Promise<Harness> {
+  const client = await testClient();
+  await ensureCrds(client);
+  const id = uniqueName(`ctl${options.slot}`);
+  const namespace = id;
+  const fabricName = id;
+  const sim = new ApicSimulator({ users: { admin: 'secret-pw' } });
+  const apic = await sim.start({ port: 0 });
+  const dir = await mkdtemp(path.join(os.tmpdir(), `${id}-`));
+  const credentialsDir = path.join(dir, 'credentials');
+  await mkdir(credentialsDir);
+  await writeFile(path.join(credentialsDir, 'username'), 'admin\n');
+  await writeFile(path.join(credentialsDir, 'password'), 'secret-pw\n');
+  const caBundleFile = path.join(dir, 'ca.crt');
+  await writeFile(caBundleFile, apic.caPem);
+
+  const network: ControllerConfig['network'] = {
+    nodeSubnet: `10.${40 + options.slot}.0.1/16`,
+    podSubnets: options.podSubnets ?? [
+      `10.${100 + options.slot}.0.1/16`,
+      `fd00:${100 + options.slot}::1/64`,
+    ],
+    podSubnetChunkSize: options.chunkSize ?? 32,
+    nodeServiceSubnet: `10.${80 + options.slot}.0.1/22`,
+    externDynamic: options.externDynamic ?? [
+      `10.${150 + options.slot}.0.0/24`,
+      `fd00:${150 + options.slot}::/120`,
+    ],
+    externStatic: options.externStatic ?? [`10.${200 + options.slot}.0.0/24`],
+    kubeapiVlan: 4001,
+    serviceVlan: 4003,
+    infraVlan: 4093,
+    mtu: 1500,
+  };
+  const spec = fabricSpec(id, network);
+  const names = aciNames({
+    systemId: id,
+    aci: {
+      tenant: { name: id, preexisting: false },
+      vmmDomain: {
+        encapType: 'vxlan',
+        multicastRange: { start: '225.20.1.1', end: '225.20.255.255' },
+      },
+      legacyNaming: false,
+    } as never,
+  });
+  const epg = (name: string) => ({
+    tenant: names.tenant,
+    applicationProfile: names.applicationProfile,
+    name,
+  });
+  const config: ControllerConfig = {
+    logLevel: 'warn',
+    fabricName,
+    systemId: id,
+    namespace,
+    apic: {
+      hosts: [apic.url],
+      method: 'Password',
+      credentialsDir,
+      caBundleFile,
+      insecureSkipTLSVerify: false,
+    },
+    aci: {
+      tenant: names.tenant,
+      tenantPreexisting: false,
+      vrf: { name: 'vrf1', tenant: 'common' },
+      l3out: { name: 'l3out1', externalNetworks: ['ext1'] },
+      aep: 'aep1',
+      vmmDomain: {
+        name: names.vmmDomain,
+        controller: names.vmmController,
+        encapType: 'vxlan',
+        multicastRange: { start: '225.20.1.1', end: '225.20.255.255' },
+      },
+      applicationProfile: names.applicationProfile,
+      defaultEndpointGroup: epg(names.defaultEndpointGroup),
+      systemEndpointGroup: epg(names.systemEndpointGroup),
+      nodesEndpointGroup: epg(names.nodesEndpointGroup),
+      systemNamespaces: ['kube-system'],
+      podBridgeDomain: names.podBridgeDomain,
+      nodeBridgeDomain: names.nodeBridgeDomain,
+      serviceBridgeDomain: names.serviceBridgeDomain,
+      deviceCluster: names.deviceCluster,
+      serviceGraphTemplate: names.serviceGraphTemplate,
+      objectPrefix: names.objectPrefix,
+    },
+    network,
+    loadBalancing: { maxNodesServiceGraph: options.maxNodesServiceGraph ?? 32 },
+    healthPort: 0,
+    leaderElection: { namespace, leaseName: 'aci-containers-controller' },
+  };
+  const configFile = path.join(dir, 'controller.conf');
+  await writeFile(configFile, JSON.stringify(config, null, 2));
+
+  // What an admin (and acc-provision) made before the cluster existed.
+  sim.externalPost('uni/tn-common', {
+    fvCtx: { attributes: { dn: 'uni/tn-common/ctx-vrf1', name: 'vrf1' } },
+  } as Mo);
+  sim.externalPost('uni/tn-common', {
+    l3extOut: {
+      attributes: { dn: 'uni/tn-common/out-l3out1', name: 'l3out1' },
+      children: [{ l3extInstP: { attributes: { rn: 'instP-ext1', name: 'ext1' } } }],
+    },
+  } as Mo);
+  sim.externalPost('uni/vmmp-Kubernetes', {
+    vmmDomP: {
+      attributes: { dn: `uni/vmmp-Kubernetes/dom-${names.vmmDomain}`, name: names.vmmDomain },
+    },
+  } as Mo);
+  sim.externalPost('comp/prov-Kubernetes', {
+    compCtrlr: {
+      attributes: {
+        dn: `comp/prov-Kubernetes/ctrlr-[${names.vmmDomain}]-${names.vmmController}`,
+        name: names.vmmController,
+        domName: names.vmmDomain,
+      },
+      children: [{ vmmInjectedCont: { attributes: { rn: 'injcont' } } }],
+    },
+  } as Mo);
+
+  const scope = {
+    nodeLabelSelector: `${ScopeLabel}=${id}`,
+    namespaceLabelSelector: `${ScopeLabel}=${id}`,
+  };
+  const namespaces: string[] = [];
+  const nodes = new Set<string>();
+  const controllers: RunningController[] = [];
+  const children: ChildProcess[] = [];
+
+  const createNamespace = async (prefix: string) => {
+    const name = uniqueName(prefix);
+    await client.apply(
+      kube({
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name, labels: { [ScopeLabel]: id } },
+      }),
+      { fieldManager: 'aci-e2e' },
+    );
+    namespaces.push(name);
+    return name;
+  };
+  await client.apply(
+    kube({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: namespace, labels: { [ScopeLabel]: id } },
+    }),
+    { fieldManager: 'aci-e2e' },
+  );
+  namespaces.push(namespace);
+  await client.apply(
+    kube({ apiVersion: aciApiVersion, kind: 'AciFabric', metadata: { name: fabricName }, spec }),
+    { fieldManager: 'aci-e2e' },
+  );
+
+  let counter = 0;
+  const h: Harness = {
+    id,
+    client,
+    sim,
+    apic,
+    config,
+    configFile,
+    credentialsDir,
+    namespace,
+    fabricName,
+    scope,
+    createNamespace,
+    async addNodes(count) {
+      const names = Array.from({ length: count }, () => `${id}-n${counter++}`);
+      const queue = [...names];
+      const worker = async () => {
+        for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+          const node = kwokNode(name) as { metadata: { labels: Record<string, string> } };
+          node.metadata.labels[ScopeLabel] = id;
+          await client.create(kube(node as unknown as Record<string, unknown>));
+          nodes.add(name);
+        }
+      };
+      await Promise.all(Array.from({ length: 16 }, worker));
+      return names;
+    },
+    async deleteNodes(list) {
+      await Promise.all(
+        list.map((name) => client.delete({ apiVersion: 'v1', kind: 'Node', name })),
+      );
+      for (const name of list) nodes.delete(name);
+    },
+    async start(extra = {}) {
+      const controller = await startController({
+        config,
+        healthPort: 0,
+        healthHost: '127.0.0.1',
+        scope,
+        defaultMetrics: false,
+        logger: pino({ level: process.env.ACI_TEST_LOG ?? 'warn' }),
+        leaderElection: { leaseDurationSeconds: 4, renewDeadlineMs: 3000, retryPeriodMs: 500 },
+        apicTuning: {
+          retryBackoff: { baseMs: 100, maxMs: 2000 },
+          writesPerSecond: 500,
+          maxRetries: 2,
+          requestTimeoutMs: 5000,
+        },
+        statusIntervalMs: 200,
+        ...extra,
+        client: extra.client ?? (await testClient()),
+      });
+      controllers.push(controller);
+      return controller;
+    },
+    spawn(extraArgs = []) {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import=tsx',
+          path.join(repoRoot, 'agents/controller/main.ts'),
+          `--config=${configFile}`,
+          '--health-port=0',
+          `--kubeconfig=${process.env.KUBECONFIG ?? ''}`,
+          '--lease-duration-seconds=4',
+          `--node-selector=${scope.nodeLabelSelector}`,
+          `--namespace-selector=${scope.namespaceLabelSelector}`,
+          ...extraArgs,
+        ],
+        { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
+      );
+      children.push(child);
+      return child;
+    },
+    owned() {
+      const dump = sim.tree.dump();
+      const actual = new Map(dump.map((o) => [o.dn, { cls: o.cls, attrs: o.attrs }]));
+      const out = new Map<string, Record<string, string>>();
+      for (const o of dump) {
+        if (o.cls === 'tagAnnotation') continue;
+        if (isOwned(o.dn, actual, config.aci.objectPrefix))
+          out.set(o.dn, { ...o.attrs, class: o.cls });
+      }
+      return out;
+    },
+    async cleanup() {
+      for (const child of children)
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await Promise.all(controllers.map((c) => c.stop().catch(() => undefined)));
+      await Promise.all(
+        [...nodes].map((name) =>
+          client.delete({ apiVersion: 'v1', kind: 'Node', name }).catch(() => false),
+        ),
+      );
+      await Promise.all(
+        namespaces.map((name) =>
+          client.delete({ apiVersion: 'v1', kind: 'Namespace', name }).catch(() => false),
+        ),
+      );
+      await client
+        .delete({ apiVersion: aciApiVersion, kind: 'AciFabric', name: fabricName })
+        .catch(() => false);
+      await apic.stop();
+      await rm(dir, { recursive: true, force: true });
+      client.close();
+    },
+  };
+  return h;
+}
+
+/** Waits for a controller to lead and finish its first APIC sync. */
+export async function waitLeading(
+  controller: RunningController,
+  what = 'controller to lead',
+): Promise<void> {
+  await eventually(
+    async () => controller.isLeader() && controller.session() !== undefined,
+    what,
+    30_000,
+  );
+}
