@@ -57,14 +57,10 @@ const NetworkBase = z.object({
       }),
     }),
   podSubnetChunkSize: withRules(
-    z
-      .number()
-      .int()
-      .default(32)
-      .meta({
-        description:
-          'Number of pod addresses handed to a node at a time; a power of two. Default 32.',
-      }),
+    z.number().int().default(32).meta({
+      description:
+        'Number of pod addresses handed to a node at a time; a power of two. Default 32.',
+    }),
     [
       {
         rule: `self in [${chunkSizes.join(', ')}]`,
@@ -266,25 +262,17 @@ const Apic = z.object({
     description:
       'Secret with key `ca.crt`: CA bundle to verify the APIC certificate. Defaults to the system CAs.',
   }),
-  insecureSkipTLSVerify: z
-    .boolean()
-    .default(false)
-    .meta({
-      description:
-        'Skip APIC certificate verification. Never in production; logged at every start.',
-    }),
+  insecureSkipTLSVerify: z.boolean().default(false).meta({
+    description: 'Skip APIC certificate verification. Never in production; logged at every start.',
+  }),
 });
 
 // ---------------------------------------------------------------- ACI objects
 const Tenant = z.object({
   name: apicName('Tenant of the cluster; defaults to the systemId.').optional(),
-  preexisting: z
-    .boolean()
-    .default(false)
-    .meta({
-      description:
-        'The tenant exists already and is not owned (created or deleted) by this cluster.',
-    }),
+  preexisting: z.boolean().default(false).meta({
+    description: 'The tenant exists already and is not owned (created or deleted) by this cluster.',
+  }),
 });
 
 const Vrf = z.object({
@@ -431,13 +419,9 @@ const Placement = z.object({
     .optional()
     .meta({ description: 'Extra tolerations (node agents tolerate every taint already).' }),
   resources: Resources.optional(),
-  priorityClassName: z
-    .string()
-    .max(253)
-    .optional()
-    .meta({
-      description: 'Priority class; defaults to system-node-critical / system-cluster-critical.',
-    }),
+  priorityClassName: z.string().max(253).optional().meta({
+    description: 'Priority class; defaults to system-node-critical / system-cluster-critical.',
+  }),
 });
 
 const Components = z.object({
@@ -551,13 +535,9 @@ export const AciFabricStatus = z.object({
         .optional()
         .meta({ description: 'APIC objects tagged as this cluster.' }),
       lastError: z.string().max(4096).optional().meta({ description: 'Last APIC error, if any.' }),
-      cleanedUp: z
-        .boolean()
-        .optional()
-        .meta({
-          description:
-            'Set by the controller once it removed its APIC objects after deletion began.',
-        }),
+      cleanedUp: z.boolean().optional().meta({
+        description: 'Set by the controller once it removed its APIC objects after deletion began.',
+      }),
     })
     .optional()
     .meta({ description: 'APIC session and sync state (written by the controller).' }),

@@ -41,15 +41,9 @@ export const EndpointGroupMappingSpec = z.object({
       description:
         'Extra APIC security groups of the selected pods, beside those from NetworkPolicies.',
     }),
-  priority: z
-    .number()
-    .int()
-    .min(-1000)
-    .max(1000)
-    .default(0)
-    .meta({
-      description: 'Breaks ties between equally specific selectors; higher wins. Default 0.',
-    }),
+  priority: z.number().int().min(-1000).max(1000).default(0).meta({
+    description: 'Breaks ties between equally specific selectors; higher wins. Default 0.',
+  }),
 });
 export type EndpointGroupMappingSpec = z.infer<typeof EndpointGroupMappingSpec>;
 

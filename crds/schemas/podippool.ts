@@ -22,13 +22,10 @@ export const PodIPPoolSpec = z.object({
       'Chunks of the pod subnets assigned to this node; the host agent allocates pod IPs from them.',
     'x-kubernetes-list-type': 'set',
   }),
-  gateways: z
-    .array(cidr('Gateway of a pod subnet in gateway/prefix form.'))
-    .max(8)
-    .meta({
-      description:
-        'Pod subnet gateways in gateway/prefix form (one per pod subnet the chunks come from).',
-    }),
+  gateways: z.array(cidr('Gateway of a pod subnet in gateway/prefix form.')).max(8).meta({
+    description:
+      'Pod subnet gateways in gateway/prefix form (one per pod subnet the chunks come from).',
+  }),
   serviceEndpoint: z
     .object({
       ipv4: ipAddress('IPv4 service endpoint of the node, from nodeServiceSubnet.').optional(),
@@ -47,14 +44,10 @@ export const PodIPPoolStatus = z.object({
   conditions: conditions(),
   capacity: z.number().int().min(0).optional().meta({ description: 'Addresses in the chunks.' }),
   used: z.number().int().min(0).optional().meta({ description: 'Addresses allocated to pods.' }),
-  allocated: z
-    .array(z.string().max(64))
-    .max(65536)
-    .optional()
-    .meta({
-      description: 'Addresses allocated to pods on this node.',
-      'x-kubernetes-list-type': 'set',
-    }),
+  allocated: z.array(z.string().max(64)).max(65536).optional().meta({
+    description: 'Addresses allocated to pods on this node.',
+    'x-kubernetes-list-type': 'set',
+  }),
 });
 export type PodIPPoolStatus = z.infer<typeof PodIPPoolStatus>;
 

@@ -7,6 +7,7 @@
  * one component or stop it all.
  */
 import { spawn, execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { openSync, closeSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -330,10 +331,15 @@ export class Cluster {
     return kubectlRun(this.state.binaries.kubectl, this.state.kubeconfig, args, input);
   }
 
-  /** Adds kwok-managed nodes named kwok-node-<i>. */
+  /**
+   * Adds kwok-managed nodes: the cluster's first ones are kwok-node-<i>; later
+   * ones get a random infix, so processes attached to the same cluster never
+   * pick the same names.
+   */
   async addNodes(count: number): Promise<string[]> {
-    const start = this.state.nodes.length;
-    const names = Array.from({ length: count }, (_, i) => `kwok-node-${start + i}`);
+    const prefix =
+      this.state.nodes.length === 0 ? 'kwok-node' : `kwok-${randomBytes(3).toString('hex')}`;
+    const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
     const docs = names.map((name) => JSON.stringify(kwokNode(name)));
     for (let i = 0; i < docs.length; i += 200) {
       await this.kubectl(

@@ -26,7 +26,6 @@
  *   the name (and non-pod addresses) do not match.
  */
 import type {
-  V1LabelSelector,
   V1Namespace,
   V1NetworkPolicy,
   V1NetworkPolicyIngressRule,
