@@ -70,8 +70,11 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
     }
     const events = new EventRecorder(client, {
       component: FieldManager,
-      instance: elector?.identity ?? 'aci-operator',
-      onError: (error) => log.warn({ err: String(error) }, 'Failed to record event'),
+      onError: (error, object, reason) =>
+        log.warn(
+          { kind: object.kind, name: object.metadata.name, reason, err: String(error) },
+          'Failed to record event',
+        ),
     });
     const reconciler = new FabricReconciler({
       client,

@@ -9,7 +9,7 @@ import type { KubeClient } from '../../lib/kube/client.ts';
 import { WorkQueue, type Reconcile } from '../../lib/kube/workqueue.ts';
 import type { Caches } from './caches.ts';
 import type { ApicState } from './runtime/apic.ts';
-import type { EventRecorder } from './runtime/events.ts';
+import type { EventRecorder } from '../../lib/kube/events.ts';
 import type { ControllerMetrics } from './runtime/metrics.ts';
 
 /** Field manager of everything the controller writes. */

@@ -16,7 +16,7 @@ import { Caches, type Pod, type Scope } from './caches.ts';
 import { loadCredentials, type ApicCredentials } from './config.ts';
 import { ComponentName } from './context.ts';
 import type { ApicTuning } from './runtime/apic.ts';
-import { EventRecorder } from './runtime/events.ts';
+import { EventRecorder } from '../../lib/kube/events.ts';
 import { startHealthServer, type HealthServer } from './runtime/health.ts';
 import { ControllerMetrics } from './runtime/metrics.ts';
 import { LeaderSession } from './session.ts';
@@ -79,7 +79,14 @@ export async function startController(options: ControllerOptions): Promise<Runni
     (options.kubeconfig ? KubeClient.fromFile(options.kubeconfig) : KubeClient.fromDefault());
   const metrics = new ControllerMetrics(options.defaultMetrics ?? true);
   const caches = new Caches(client, options.scope ?? {}, config.fabricName, log);
-  const events = new EventRecorder(client, ComponentName, log);
+  const events = new EventRecorder(client, {
+    component: ComponentName,
+    onError: (error, object, reason) =>
+      log.warn(
+        { kind: object.kind, name: object.metadata.name, reason, err: String(error) },
+        'Failed to record Event',
+      ),
+  });
 
   let session: LeaderSession | undefined;
   const route =

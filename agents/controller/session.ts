@@ -25,7 +25,7 @@ import { ServiceReconciler } from './loadbalancer/reconciler.ts';
 import { policyMayConcern, PolicyReconciler } from './policy/reconciler.ts';
 import { HostsInventoryKey } from './policy/inventory.ts';
 import { ApicState, type ApicTuning } from './runtime/apic.ts';
-import type { EventRecorder } from './runtime/events.ts';
+import type { EventRecorder } from '../../lib/kube/events.ts';
 import type { ControllerMetrics } from './runtime/metrics.ts';
 import { FabricStatusWriter } from './status/fabric.ts';
 

@@ -1,64 +1,62 @@
 /**
- * Kubernetes Events (core/v1) with client-go's aggregation idea: the same
- * reason and message on the same object within the window bumps `count` on
- * one Event instead of creating many. Failures to record are logged, never
- * fatal: events are for people, not for correctness.
+ * Kubernetes Events (core/v1) on the objects a component acts on, so
+ * `kubectl describe` shows what happened and why. The same reason and
+ * message on one object keep one Event whose name is a hash of them, written
+ * by server-side apply with a growing `count` — client-go's aggregation,
+ * idempotent across retries. Recording never fails the caller: events are
+ * for people, not for correctness.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { KubeClient } from './client.ts';
 import type { KubeObject } from './types.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
 export interface EventRecorderOptions {
+  /** Field manager and `reportingComponent`. */
   component: string;
-  instance?: string;
-  /** Repeats within this window are folded into one Event. */
-  windowMs?: number;
-  onError?: (error: unknown) => void;
+  onError?: (error: unknown, object: KubeObject, reason: string) => void;
 }
 
 interface Recorded {
-  name: string;
-  namespace: string;
   count: number;
-  at: number;
+  first: string;
 }
 
-const timestamp = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+const maxRemembered = 10_000;
 
 export class EventRecorder {
-  private readonly recent = new Map<string, Recorded>();
+  private readonly seen = new Map<string, Recorded>();
 
   constructor(
     private readonly client: KubeClient,
     private readonly options: EventRecorderOptions,
   ) {}
 
-  async record(
+  /** Resolves once written (or failed and reported to onError); never rejects. */
+  record(object: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
+    return this.write(object, type, reason, message).catch((error: unknown) =>
+      this.options.onError?.(error, object, reason),
+    );
+  }
+
+  private async write(
     object: KubeObject,
     type: EventType,
     reason: string,
     message: string,
   ): Promise<void> {
-    // Cluster-scoped objects' events live in `default`, where kubectl describe looks for them.
+    // Events about cluster-scoped objects live in `default`, where kubectl describe looks for them.
     const namespace = object.metadata.namespace ?? 'default';
-    const key = `${object.kind}/${namespace}/${object.metadata.name}/${object.metadata.uid}/${reason}/${message}`;
-    const now = new Date();
-    const windowMs = this.options.windowMs ?? 10 * 60_000;
-    try {
-      const previous = this.recent.get(key);
-      if (previous && now.getTime() - previous.at < windowMs) {
-        previous.count++;
-        previous.at = now.getTime();
-        await this.client.mergePatch(
-          { apiVersion: 'v1', kind: 'Event', namespace: previous.namespace, name: previous.name },
-          { count: previous.count, lastTimestamp: timestamp(now) },
-        );
-        return;
-      }
-      const name = `${object.metadata.name}.${randomBytes(8).toString('hex')}`;
-      await this.client.create({
+    const key = `${object.kind}/${object.metadata.uid ?? object.metadata.name}/${type}/${reason}/${message}`;
+    const name = `${object.metadata.name}.${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const previous = this.seen.get(key);
+    const recorded: Recorded = { count: (previous?.count ?? 0) + 1, first: previous?.first ?? now };
+    this.seen.set(key, recorded);
+    if (this.seen.size > maxRemembered) this.seen.delete(this.seen.keys().next().value as string);
+    await this.client.apply(
+      {
         apiVersion: 'v1',
         kind: 'Event',
         metadata: { name, namespace },
@@ -72,18 +70,13 @@ export class EventRecorder {
         type,
         reason,
         message: message.slice(0, 1024),
-        count: 1,
-        firstTimestamp: timestamp(now),
-        lastTimestamp: timestamp(now),
         source: { component: this.options.component },
         reportingComponent: this.options.component,
-        reportingInstance: this.options.instance ?? this.options.component,
-      });
-      this.recent.set(key, { name, namespace, count: 1, at: now.getTime() });
-      if (this.recent.size > 1000) this.recent.delete(this.recent.keys().next().value as string);
-    } catch (error) {
-      this.recent.delete(key);
-      this.options.onError?.(error);
-    }
+        firstTimestamp: recorded.first,
+        lastTimestamp: now,
+        count: recorded.count,
+      },
+      { fieldManager: this.options.component, force: true },
+    );
   }
 }
