@@ -12,7 +12,7 @@
  */
 import type { Logger } from 'pino';
 import { AciFabricSpec, type AciFabricStatus } from '../../crds/index.ts';
-import type { KubeClient } from '../../lib/kube/client.ts';
+import { isNotFound, type KubeClient } from '../../lib/kube/client.ts';
 import type { EventRecorder } from '../../lib/kube/events.ts';
 import type { Informer } from '../../lib/kube/informer.ts';
 import { keyOf, refOf, type KubeObject } from '../../lib/kube/types.ts';
@@ -114,6 +114,16 @@ export class FabricReconciler {
   }
 
   async reconcile(name: string): Promise<ReconcileResult | void> {
+    try {
+      return await this.reconcileOnce(name);
+    } catch (error) {
+      // Deleted while we worked on it: the delete event ends the story.
+      if (isNotFound(error) && !this.options.fabrics.get(name)) return;
+      throw error;
+    }
+  }
+
+  private async reconcileOnce(name: string): Promise<ReconcileResult | void> {
     const log = this.options.log.child({ acifabric: name });
     // 1. get
     const fabric = this.options.fabrics.get(name);
