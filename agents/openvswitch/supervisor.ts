@@ -118,7 +118,7 @@ export class OvsSupervisor {
     if (!existsSync(dbFile)) await execFileP('ovsdb-tool', ['create', dbFile, DefaultSchema]);
     this.spawnDaemon('ovsdb-server');
     await this.waitFor(() => existsSync(this.dbSocket), 'ovsdb-server socket');
-    const db = await this.connectDb();
+    const db = await this.connectDbWhenListening();
     // TSO must be on before ovs-vswitchd starts, or TCP through veths on the
     // userspace datapath fails on bad checksums.
     await ensureRoot(db, { 'userspace-tso-enable': 'true' });
@@ -192,6 +192,23 @@ export class OvsSupervisor {
       }
     } catch (err) {
       this.log.warn({ err: String(err) }, 'Failed to repair bridges, will retry');
+    }
+  }
+
+  /**
+   * ovsdb-server binds its socket file before it listens on it, so a connect
+   * right after the file appears can be refused: retry those for a while.
+   */
+  private async connectDbWhenListening(timeoutMs = 10_000): Promise<OvsdbClient> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await this.connectDb();
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if ((code !== 'ECONNREFUSED' && code !== 'ENOENT') || Date.now() > deadline) throw error;
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
   }
 

@@ -12,7 +12,9 @@ import path from 'node:path';
 import pino from 'pino';
 import { compileNetworkPolicies } from '../../lib/policy/network-policy.ts';
 import { folders } from './agent.ts';
-import { Cleanup, PodAgent, type ProbeSpec, macFor } from './testkit/netns.ts';
+import { appendFile } from 'node:fs/promises';
+import { Cleanup, PodAgent, type ProbeSpec, inNetns, macFor, run } from './testkit/netns.ts';
+import { vswitchdCtlPath } from '../openvswitch/supervisor.ts';
 import {
   NetpolCases,
   Ports,
@@ -100,6 +102,98 @@ async function applyPolicies(c: (typeof NetpolCases)[number]): Promise<void> {
   await node.flushConntrack();
 }
 
+const diagLog = path.join(os.tmpdir(), `np-diag-${process.pid}.log`);
+
+/**
+ * Evidence for a probe that differs from the reference, appended to
+ * `diagLog`: neighbours, OpenFlow tables, conntrack, datapath flows, a trace
+ * of the probe's first packet, and whether it passes after a
+ * revalidator/wait and after a revalidator/purge (a stale datapath flow
+ * survives the first and not the second).
+ */
+async function diagnose(
+  name: string,
+  client: (typeof pods)[number],
+  server: ModelPod,
+  probe: ProbeSpec,
+): Promise<void> {
+  const ctl = vswitchdCtlPath(node.ovsDir);
+  const srv = pods.find((p) => p.model === server);
+  const safe = async (f: () => Promise<string>): Promise<string> => {
+    try {
+      return await f();
+    } catch (e) {
+      return String(e);
+    }
+  };
+  const parts = [
+    `==== ${new Date().toISOString()} ${name}: ${client.model.namespace}/${client.model.name} -> ${server.namespace}/${server.name} ${probe.proto}/${probe.port}`,
+    `client hostIf=${client.pod.hostIf} mac=${client.pod.mac} server hostIf=${srv?.pod.hostIf} mac=${srv?.pod.mac}`,
+    '--- client ip neigh',
+    await safe(() => inNetns(client.pod.netns, 'ip', ['neigh', 'show'])),
+    '--- client ip -s link',
+    await safe(() => inNetns(client.pod.netns, 'ip', ['-s', 'link', 'show', 'eth0'])),
+    '--- server ip neigh',
+    await safe(() => inNetns(srv!.pod.netns, 'ip', ['neigh', 'show'])),
+    '--- ports',
+    await safe(() =>
+      run('ovs-ofctl', [
+        '-O',
+        'OpenFlow15',
+        'show',
+        `unix:${node.ovsDir}/${node.opts.bridge}.mgmt`,
+      ]),
+    ),
+    '--- dump-flows',
+    await safe(() =>
+      run('ovs-ofctl', [
+        '-O',
+        'OpenFlow15',
+        '--names',
+        'dump-flows',
+        `unix:${node.ovsDir}/${node.opts.bridge}.mgmt`,
+      ]),
+    ),
+    '--- dump-conntrack',
+    await safe(() => run('ovs-appctl', ['-t', ctl, 'dpctl/dump-conntrack', '-s'])),
+    '--- dpctl/dump-flows',
+    await safe(() => run('ovs-appctl', ['-t', ctl, 'dpctl/dump-flows'])),
+    '--- trace',
+    await safe(() =>
+      run('ovs-appctl', [
+        '-t',
+        ctl,
+        'ofproto/trace',
+        node.opts.bridge,
+        `in_port=${client.pod.hostIf},${probe.proto},dl_src=${client.pod.mac},dl_dst=${srv?.pod.mac},nw_src=${client.model.ip},nw_dst=${server.ip},tp_src=40000,tp_dst=${probe.port}${probe.proto === 'tcp' ? ',tcp_flags=0x002' : ''}`,
+        '--ct-next',
+        'trk,new',
+        '--ct-next',
+        'trk,new',
+      ]),
+    ),
+    '--- upcall/show',
+    await safe(() => run('ovs-appctl', ['-t', ctl, 'upcall/show'])),
+    '--- revalidator/wait, then the datapath flows between the pair',
+    await safe(async () => {
+      await run('ovs-appctl', ['-t', ctl, 'revalidator/wait']);
+      const out = await run('ovs-appctl', ['-t', ctl, 'dpctl/dump-flows']);
+      return out
+        .split('\n')
+        .filter((l) => l.includes(`src=${client.model.ip},dst=${server.ip}`))
+        .join('\n');
+    }),
+    '--- reprobe after the wait',
+    String(await client.agent.probe([probe], 5000)),
+    '--- revalidator/purge, reprobe',
+    await safe(async () => {
+      await run('ovs-appctl', ['-t', ctl, 'revalidator/purge']);
+      return String(await client.agent.probe([probe], 5000));
+    }),
+  ];
+  await appendFile(diagLog, parts.join('\n') + '\n');
+}
+
 interface Mismatch {
   from: string;
   to: string;
@@ -138,6 +232,8 @@ async function probeMatrix(c: (typeof NetpolCases)[number]): Promise<Mismatch[]>
         // allowed one can miss its deadline. Ask once more, alone: a real deny fails again, and a
         // connection that got through is never retried, so no leak is ever hidden.
         if (expected && !actual) [actual = false] = await client.agent.probe([t.probe], 5000);
+        if (actual !== expected)
+          await diagnose(c.name, client, t.server, t.probe).catch(() => undefined);
         if (actual !== expected) {
           mismatches.push({
             from: `${client.model.namespace}/${client.model.name}`,
@@ -161,7 +257,8 @@ for (const c of NetpolCases) {
     t.deepEqual(
       mismatches,
       [],
-      `${mismatches.length} of ${pods.length * (pods.length - 1) * 4} probes differ from the reference`,
+      `${mismatches.length} of ${pods.length * (pods.length - 1) * 4} probes differ from the reference` +
+        (mismatches.length > 0 ? ` (node state at each mismatch: ${diagLog})` : ''),
     );
     if (mismatches.length === 0) passed++;
   });

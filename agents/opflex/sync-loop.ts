@@ -9,10 +9,12 @@
  * (flows and groups gone): then the cache is dropped and everything is
  * re-rendered.
  */
+import { execFile } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { Logger } from 'pino';
-import { type OfTarget, dumpCookies, waitRevalidated } from '../openvswitch/ofctl.ts';
+import { type OfTarget, dumpCookies } from '../openvswitch/ofctl.ts';
 import { OvsdbClient, type TableUpdates } from '../openvswitch/ovsdb.ts';
 import { interfaceFromRow } from '../openvswitch/vswitch.ts';
 import { desiredState, flowCookie } from './diff.ts';
@@ -28,6 +30,33 @@ export interface SyncLoopOptions {
   canary: Flow;
   log: Logger;
   probeIntervalMs?: number;
+}
+
+const execFileP = promisify(execFile);
+
+/**
+ * Drops every cached datapath flow (megaflow) of this ovs-vswitchd, so the
+ * next packet of each flow is translated against the tables just installed.
+ *
+ * Why not rely on revalidation: ovs-vswitchd (seen on 3.1, userspace
+ * datapath, several instances on a loaded host) can keep a megaflow that was
+ * translated under the previous tables. The conformance test caught a
+ * `ct_state=+new ... actions:drop` megaflow from the previous case (its mask
+ * still had the nw_src the old ingress clauses needed) serving every new
+ * connection of an allowed pair for 10+ s, through several
+ * `revalidator/wait` rounds, while `ofproto/trace` of the same packet on the
+ * installed tables said allow; only a purge removed it. A stale megaflow is a
+ * wrong verdict in both directions (a denied pair stays denied, and after a
+ * policy tightens a stale allow would keep admitting new connections), so
+ * each installed change is followed by a purge. Cheap: established flows
+ * take one upcall each to come back.
+ */
+export async function purgeDatapathFlows(t: OfTarget, timeoutMs = 5000): Promise<void> {
+  await execFileP(
+    'ovs-appctl',
+    ['-t', path.join(t.rundir, 'ovs-vswitchd.ctl'), 'revalidator/purge'],
+    { timeout: timeoutMs },
+  );
 }
 
 export class SyncLoop extends EventEmitter {
@@ -69,15 +98,16 @@ export class SyncLoop extends EventEmitter {
   }
 
   /**
-   * Resolves once a sync requested now has finished and ovs-vswitchd has
-   * revalidated its cached datapath flows (a flow cached under the old
-   * tables, e.g. a drop, can otherwise outlive the bundle for up to ~0.5 s).
-   * Not on the sync path itself: that wait would dominate update latency.
+   * Resolves once a sync requested now has finished and no datapath flow
+   * translated under older tables is left: every installed change already
+   * purged the datapath cache (see purgeDatapathFlows); one more purge here
+   * also drops a megaflow an upcall translated with the old tables while
+   * that bundle was being committed.
    */
   async settled(): Promise<void> {
     this.requestSync('settle');
     while (this.syncing) await this.syncing;
-    await waitRevalidated(this.opts.target).catch(() => undefined);
+    await purgeDatapathFlows(this.opts.target).catch(() => undefined);
   }
 
   private async runSyncs(reason: string): Promise<void> {
@@ -92,6 +122,14 @@ export class SyncLoop extends EventEmitter {
     const { flows, groups } = this.opts.render();
     try {
       this.lastResult = await this.installer.apply(desiredState(this.opts.owner, flows, groups));
+      const r = this.lastResult;
+      if (r.flowAdds + r.flowDeletes + r.groupWrites + r.groupDeletes > 0)
+        await purgeDatapathFlows(this.opts.target).catch((err: unknown) =>
+          this.opts.log.warn(
+            { err: String(err).slice(0, 300) },
+            'Failed to purge datapath flows after install',
+          ),
+        );
       this.retryDelay = 100;
       this.emit('synced', this.lastResult, reason);
     } catch (err) {

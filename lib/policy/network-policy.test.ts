@@ -299,11 +299,9 @@ const selectorArb: fc.Arbitrary<V1LabelSelector> = fc.oneof(
 const nsSelectorArb: fc.Arbitrary<V1LabelSelector> = fc.oneof(
   fc.constant({}),
   fc.constantFrom('x', 'y', 'z').map((ns) => ({ matchLabels: { ns } })),
-  fc
-    .subarray(['x', 'y', 'z'], { minLength: 1 })
-    .map((values) => ({
-      matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values }],
-    })),
+  fc.subarray(['x', 'y', 'z'], { minLength: 1 }).map((values) => ({
+    matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values }],
+  })),
 );
 const peerArb: fc.Arbitrary<V1NetworkPolicyPeer> = fc.oneof(
   selectorArb.map((podSelector) => ({ podSelector })),
