@@ -248,7 +248,13 @@ export async function harness(options: HarnessOptions): Promise<Harness> {
   );
   namespaces.push(namespace);
   await client.apply(
-    kube({ apiVersion: aciApiVersion, kind: 'AciFabric', metadata: { name: fabricName }, spec }),
+    kube({
+      apiVersion: aciApiVersion,
+      kind: 'AciFabric',
+      // A controller fixture: an operator running in the same test cluster must leave it alone.
+      metadata: { name: fabricName, annotations: { 'aci.cni.dev/paused': 'true' } },
+      spec,
+    }),
     { fieldManager: 'aci-e2e' },
   );
 
