@@ -2,7 +2,8 @@
  * Pod network setup benchmark: time from CNI ADD to the first packet (a ping
  * reply from the pod subnet gateway) for N pods, sequentially and 20 at a
  * time, for
- *   - ours: the plugin executable (node + tsx start-up included) → CNI server
+ *   - ours: the plugin executable, as the image ships it (one esbuild bundle) and
+ *     under tsx (TypeScript compiled at start-up) → CNI server
  *     → veth + OVS port + endpoint file,
  *   - ours, server only: the same request sent straight to the CNI server
  *     socket, which shows what the plugin's process start-up costs,
@@ -13,6 +14,10 @@
  *
  * Run: `npx tsx bench/cni/index.ts [--smoke]`, or import run().
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { bundle } from '../../scripts/bundle.ts';
 import { pathToFileURL } from 'node:url';
 import { callServer } from '../../agents/cni/client.ts';
 import { ProtocolVersion } from '../../agents/host/cniserver/protocol.ts';
@@ -32,9 +37,14 @@ const Chunks = ['10.123.0.0/24', 'fd00:123::/120'];
 const Gateway = '10.123.0.1';
 const Mtu = 1450;
 
-type Variant = 'ours (plugin exe)' | 'ours (server only)' | 'reference bridge+host-local';
+type Variant =
+  | 'ours (plugin, bundled)'
+  | 'ours (plugin under tsx)'
+  | 'ours (server only)'
+  | 'reference bridge+host-local';
 const Variants: readonly Variant[] = [
-  'ours (plugin exe)',
+  'ours (plugin, bundled)',
+  'ours (plugin under tsx)',
   'ours (server only)',
   'reference bridge+host-local',
 ];
@@ -99,6 +109,8 @@ class Runner {
   constructor(
     private readonly bed: CniTestBed,
     private readonly ref: ReferenceNetwork,
+    /** The single-file plugin the image installs (scripts/bundle.ts). */
+    private readonly bundle: string,
   ) {}
 
   async pods(n: number, label: string): Promise<Pod[]> {
@@ -133,9 +145,11 @@ class Runner {
 
   async add(variant: Variant, pod: Pod): Promise<void> {
     switch (variant) {
-      case 'ours (plugin exe)':
+      case 'ours (plugin, bundled)':
+      case 'ours (plugin under tsx)':
         ensureOk(
           await invokePlugin({
+            ...(variant === 'ours (plugin, bundled)' ? { bundle: this.bundle } : {}),
             command: 'ADD',
             containerId: pod.containerId,
             netns: pod.netns,
@@ -210,10 +224,14 @@ export async function run(opts: { smoke: boolean }): Promise<void> {
   const n = opts.smoke ? 5 : 100;
   const concurrency = 20;
   const bed = await startCniTestBed({ chunks: Chunks, server: { mtu: Mtu } });
+  const cleanupDirs: string[] = [];
   let ref: ReferenceNetwork | undefined;
   try {
     ref = await startReferenceNetwork(bed.netns, bed.node.name, testSubnets, Chunks, Mtu);
-    const runner = new Runner(bed, ref);
+    const dist = await mkdtemp(path.join(os.tmpdir(), 'bench-cni-bundle-'));
+    cleanupDirs.push(dist);
+    await bundle({ outDir: dist });
+    const runner = new Runner(bed, ref, path.join(dist, 'aci-containers-cni.mjs'));
     // Warm-up: tsx's transform cache, ARP tables of the gateways, page cache of the Go binaries.
     for (const v of Variants) await runner.measure(v, 1, 1);
     const samples: Sample[] = [];
@@ -234,6 +252,7 @@ export async function run(opts: { smoke: boolean }): Promise<void> {
   } finally {
     await ref?.close();
     await bed.close();
+    for (const dir of cleanupDirs) await rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -46,6 +46,8 @@ export interface PluginCall {
   readonly config: unknown;
   /** Run through the shell wrapper in a CNI_PATH folder instead of `node --import tsx main.ts`. */
   readonly viaWrapper?: boolean;
+  /** Run this file with node instead: the esbuild bundle the image ships (scripts/bundle.ts). */
+  readonly bundle?: string;
 }
 
 /** Runs the CNI plugin executable with the CNI environment and the config on stdin. */
@@ -59,9 +61,11 @@ export function invokePlugin(call: PluginCall): Promise<PluginRun> {
     ...(call.ifName !== undefined ? { CNI_IFNAME: call.ifName } : {}),
     ...(call.args !== undefined ? { CNI_ARGS: call.args } : {}),
   };
-  const [cmd, argv] = call.viaWrapper
-    ? [pluginWrapper, []]
-    : [process.execPath, ['--import', 'tsx', pluginMain]];
+  const [cmd, argv] = call.bundle
+    ? [process.execPath, [call.bundle]]
+    : call.viaWrapper
+      ? [pluginWrapper, []]
+      : [process.execPath, ['--import', 'tsx', pluginMain]];
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, argv, { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
