@@ -12,7 +12,7 @@ import { Informer } from '../lib/kube/informer.ts';
 import { LeaderElector } from '../lib/kube/leader.ts';
 import type { KubeObject } from '../lib/kube/types.ts';
 import { WorkQueue } from '../lib/kube/workqueue.ts';
-import { startHealthServer, type HealthServer } from './health.ts';
+import { startHealthServer, type HealthServer } from '../lib/kube/health.ts';
 import { OperatorMetrics } from './metrics.ts';
 import {
   FabricReconciler,
@@ -162,11 +162,11 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
           log: (message, fields) => log.info(fields ?? {}, message),
         });
 
-  const health = await startHealthServer(
-    options.healthPort ?? 8081,
-    { live: () => !stopping, ready: () => !stopping && (!leading || synced) },
-    metrics.registry,
-  );
+  const health = await startHealthServer(options.healthPort ?? 8081, {
+    live: () => !stopping,
+    ready: () => !stopping && (!leading || synced),
+    registry: metrics.registry,
+  });
 
   let noElection: AbortController | undefined;
   let running: Promise<void> | undefined;

@@ -217,13 +217,17 @@ test.serial(
       '--timeout=120s',
     ]);
     const fabric = await waitReady('Ready');
-    t.is(fabric.status?.components?.hostAgent?.summary, '3/3');
-    t.is(fabric.status?.components?.openvswitch?.summary, '3/3');
+    // Every node runs the DaemonSets; other test files may have added kwok nodes to the shared cluster.
+    const allReady = /^(\d+)\/\1$/;
+    const nodes = Number(fabric.status?.components?.hostAgent?.summary.split('/')[1]);
+    t.true(nodes >= 3, `at least the cluster's 3 nodes, got ${nodes}`);
+    t.regex(fabric.status?.components?.hostAgent?.summary ?? '', allReady);
+    t.regex(fabric.status?.components?.openvswitch?.summary ?? '', allReady);
     t.is(fabric.status?.components?.controller?.summary, '1/1');
     t.true(fabric.metadata.finalizers?.includes(Finalizer));
     const table = await cluster.kubectl(['get', 'acifabric', fabricName]);
     t.regex(table, /READY\s+CONTROLLER\s+HOST AGENTS\s+OVS\s+AGE/);
-    t.regex(table, new RegExp(`${fabricName}\\s+True\\s+1/1\\s+3/3\\s+3/3`));
+    t.regex(table, new RegExp(`${fabricName}\\s+True\\s+1/1\\s+(\\d+)/\\1\\s+(\\d+)/\\2`));
     const events = await cluster.kubectl([
       'get',
       'events',

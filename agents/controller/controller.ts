@@ -17,7 +17,7 @@ import { loadCredentials, type ApicCredentials } from './config.ts';
 import { ComponentName } from './context.ts';
 import type { ApicTuning } from './runtime/apic.ts';
 import { EventRecorder } from '../../lib/kube/events.ts';
-import { startHealthServer, type HealthServer } from './runtime/health.ts';
+import { startHealthServer, type HealthServer } from '../../lib/kube/health.ts';
 import { ControllerMetrics } from './runtime/metrics.ts';
 import { LeaderSession } from './session.ts';
 

@@ -1,6 +1,7 @@
 /**
  * /healthz (the process is alive and its loops run), /readyz (caches synced;
- * a standby is ready too, so a rolling update proceeds) and /metrics.
+ * a standby is ready too, so a rolling update proceeds) and /metrics, for
+ * the operator and the controller.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
