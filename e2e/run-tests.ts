@@ -11,7 +11,14 @@ import { repoRoot } from './support/paths.ts';
 
 const clusterDir = process.env.ACI_TEST_CLUSTER_DIR ?? path.join(repoRoot, '.cluster-test');
 
-function runAva(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+interface AvaOutcome {
+  code: number;
+  passed: number;
+  failed: number;
+}
+
+/** Runs ava, echoing its output, and reads its closing counts for one plain summary line. */
+function runAva(args: string[], env: NodeJS.ProcessEnv): Promise<AvaOutcome> {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
@@ -19,10 +26,25 @@ function runAva(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
       {
         cwd: repoRoot,
         env,
-        stdio: 'inherit',
+        stdio: ['ignore', 'pipe', 'inherit'],
       },
     );
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    // Counted from ava's per-test marks (✔ / ✘), which it prints in every mode, pass or fail.
+    let passed = 0;
+    let failed = 0;
+    let partial = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      process.stdout.write(chunk);
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (/^\s*✔/.test(line)) passed++;
+        else if (/^\s*✘/.test(line)) failed++;
+      }
+    });
+    child.on('exit', (code, signal) => {
+      resolve({ code: code ?? (signal ? 1 : 0), passed, failed });
+    });
   });
 }
 
@@ -38,11 +60,15 @@ try {
     'Starting the test control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)...',
   );
   cluster = await Cluster.start({ dir: clusterDir, nodes: 3, log: (line) => console.log(line) });
-  code = await runAva(process.argv.slice(2), {
+  const outcome = await runAva(process.argv.slice(2), {
     ...process.env,
     ACI_CLUSTER_DIR: clusterDir,
     KUBECONFIG: cluster.kubeconfig,
   });
+  code = outcome.code;
+  console.log(
+    `\ntests: ${outcome.passed} passed, ${Math.max(outcome.failed, code === 0 ? 0 : 1)} failed`,
+  );
   if (code !== 0) {
     console.log('\nSome tests failed; last lines of the control-plane logs:');
     console.log(await cluster.logTails(30));
