@@ -29,6 +29,9 @@ import type { EventRecorder } from '../../lib/kube/events.ts';
 import type { ControllerMetrics } from './runtime/metrics.ts';
 import { FabricStatusWriter } from './status/fabric.ts';
 
+/** Services-queue key of the objects all LoadBalancer Services share (device cluster, graph template). */
+const SharedObjectsKey = '(shared)';
+
 export interface SessionBase {
   config: ControllerConfig;
   client: KubeClient;
@@ -80,9 +83,14 @@ export class LeaderSession {
         await this.pools.reconcile(name);
         this.afterPoolChange(name);
       }),
-      services: makeQueue(this.ctx, 'services', (key) =>
-        this.services.reconcile(key, (k) => this.queues.services.add(k)),
-      ),
+      services: makeQueue(this.ctx, 'services', async (key) => {
+        if (key === SharedObjectsKey) {
+          this.services.syncSharedObjects();
+          this.enqueueLoadBalancers();
+          return;
+        }
+        return this.services.reconcile(key, (k) => this.queues.services.add(k));
+      }),
       policies: makeQueue(
         this.ctx,
         'networkpolicies',
@@ -179,7 +187,7 @@ export class LeaderSession {
       apic,
       host: this.ctx.apic.client.currentHost.replace(/^https?:\/\//, ''),
       ipam,
-      cleanedUp: deleting && this.ctx.apic.written() && apic.objectsOwned === 0,
+      cleanedUp: deleting && this.ctx.apic.cleanedUp(() => this.status.trigger()),
     };
   }
 
@@ -191,8 +199,9 @@ export class LeaderSession {
     if (has !== this.endpointNodes.has(name)) {
       if (has) this.endpointNodes.add(name);
       else this.endpointNodes.delete(name);
-      this.services.syncSharedObjects();
-      this.enqueueLoadBalancers();
+      // One queued key, not a rebuild per node: a burst of N new nodes would
+      // otherwise rebuild the N-device cluster N times (quadratic at scale).
+      this.queues.services.add(SharedObjectsKey);
     }
     this.status.trigger();
   }

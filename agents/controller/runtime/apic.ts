@@ -135,6 +135,30 @@ export class ApicState {
     return this.frozen;
   }
 
+  private verification: 'none' | 'running' | 'done' = 'none';
+
+  /**
+   * Deletion is complete once a second full resync, begun after the first
+   * one's writes were done, also finds nothing owned: a POST that was in
+   * flight while the first pass read the tree could otherwise recreate an
+   * object after the pass counted zero (seen under load in cleanup.e2e).
+   */
+  cleanedUp(onVerified?: () => void): boolean {
+    if (!this.frozen || !this.written() || this.status().objectsOwned !== 0) return false;
+    if (this.verification === 'done') return true;
+    if (this.verification === 'running') {
+      this.verification = 'done';
+      return true;
+    }
+    this.verification = 'running';
+    this.sync.resync();
+    this.generation++;
+    // Ask again once the verification pass is written.
+    if (onVerified) this.onceWritten(onVerified);
+    else this.watchIdle();
+    return false;
+  }
+
   status(): ApicSyncStatus {
     return this.sync.status();
   }
