@@ -11,7 +11,12 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { apiVersion as aciApiVersion, type AciFabricSpecInput } from '../../../crds/index.ts';
+import {
+  AciFabricSpec,
+  apiVersion as aciApiVersion,
+  type AciFabricSpecInput,
+} from '../../../crds/index.ts';
+import { controllerConfig } from '../../../operator/render/config.ts';
 import { kwokNode } from '../../../e2e/cluster/cluster.ts';
 import { ApicSimulator, type StartedSimulator } from '../../../e2e/apic-simulator/simulator.ts';
 import { ensureCrds, eventually, testClient, uniqueName } from '../../../e2e/support/cluster.ts';
@@ -130,58 +135,16 @@ export async function harness(options: HarnessOptions): Promise<Harness> {
     mtu: 1500,
   };
   const spec = fabricSpec(id, network);
-  const names = aciNames({
-    systemId: id,
-    aci: {
-      tenant: { name: id, preexisting: false },
-      vmmDomain: {
-        encapType: 'vxlan',
-        multicastRange: { start: '225.20.1.1', end: '225.20.255.255' },
-      },
-      legacyNaming: false,
-    } as never,
-  });
-  const epg = (name: string) => ({
-    tenant: names.tenant,
-    applicationProfile: names.applicationProfile,
-    name,
-  });
+  const parsedSpec = AciFabricSpec.parse(spec);
+  const names = aciNames(parsedSpec);
+  // The operator's own render of the config file, adjusted only for what a test run differs in.
+  const rendered = controllerConfig({ fabric: { name: fabricName, uid: '' }, spec: parsedSpec });
   const config: ControllerConfig = {
+    ...rendered,
     logLevel: 'warn',
-    fabricName,
-    systemId: id,
     namespace,
-    apic: {
-      hosts: [apic.url],
-      method: 'Password',
-      credentialsDir,
-      caBundleFile,
-      insecureSkipTLSVerify: false,
-    },
-    aci: {
-      tenant: names.tenant,
-      tenantPreexisting: false,
-      vrf: { name: 'vrf1', tenant: 'common' },
-      l3out: { name: 'l3out1', externalNetworks: ['ext1'] },
-      aep: 'aep1',
-      vmmDomain: {
-        name: names.vmmDomain,
-        controller: names.vmmController,
-        encapType: 'vxlan',
-        multicastRange: { start: '225.20.1.1', end: '225.20.255.255' },
-      },
-      applicationProfile: names.applicationProfile,
-      defaultEndpointGroup: epg(names.defaultEndpointGroup),
-      systemEndpointGroup: epg(names.systemEndpointGroup),
-      nodesEndpointGroup: epg(names.nodesEndpointGroup),
-      systemNamespaces: ['kube-system'],
-      podBridgeDomain: names.podBridgeDomain,
-      nodeBridgeDomain: names.nodeBridgeDomain,
-      serviceBridgeDomain: names.serviceBridgeDomain,
-      deviceCluster: names.deviceCluster,
-      serviceGraphTemplate: names.serviceGraphTemplate,
-      objectPrefix: names.objectPrefix,
-    },
+    apic: { ...rendered.apic, hosts: [apic.url], credentialsDir, caBundleFile },
+    aci: { ...rendered.aci, systemNamespaces: ['kube-system'] },
     network,
     loadBalancing: { maxNodesServiceGraph: options.maxNodesServiceGraph ?? 32 },
     healthPort: 0,
