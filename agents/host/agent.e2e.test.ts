@@ -308,8 +308,9 @@ test.serial('a Service with an EndpointSlice produces a service file', async (t)
   const path = join(config.stateDir, 'services', `${service.metadata.uid ?? ''}.service`);
   const file = await eventually(async () => {
     const parsed = ServiceFile.safeParse(await readJson(path));
-    return parsed.success ? parsed.data : undefined;
-  }, 'service file');
+    // The Service alone already yields a (backend-less) file; wait for the EndpointSlice's version.
+    return parsed.success && parsed.data.backends.length > 0 ? parsed.data : undefined;
+  }, 'service file with the EndpointSlice backends');
   t.deepEqual(file.frontends, [{ ip: service.spec?.clusterIP, kind: 'ClusterIP' }]);
   t.deepEqual(file.ports, [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080 }]);
   t.deepEqual(file.backends, [podIp]);
