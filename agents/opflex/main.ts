@@ -1,16 +1,22 @@
 /**
  * opflex-agent entry point: `tsx agents/opflex/main.ts --config agent.json`
  *
- * agent.json (validated by AgentFileConfig):
+ * agent.json (validated by AgentFileConfig, written by the host agent,
+ * agents/host/node-agents.ts):
  *   { "stateDir": "/var/lib/aci-containers", "ovsRundir": "/var/run/aci-containers-ovs",
  *     "bridge": "br-int", "nodeName": "node-1",
- *     "gateway": { "ip": "10.2.0.1", "mac": "0a:58:0a:02:00:01", "port": "gw0" },
- *     "nodeIPs": ["192.168.1.11"], "fabricLinks": [{ "node": "node-2", "port": "fab0", "subnets": ["10.2.1.0/24"] }] }
+ *     "gateway": { "ip": "10.2.0.1", "mac": "00:22:bd:f8:19:ff", "port": "aci-gw" },
+ *     "podSubnets": [{ "cidr": "10.2.0.0/16", "gateway": "10.2.0.1" }],
+ *     "uplink": { "port": "eth1", "encap": "vlan" },
+ *     "bridgeDomainVlans": { "aci-containers-kube-pod-bd": 3021 }, "nodeIPs": ["192.168.1.11"] }
+ *
+ * Until the file exists (and is valid) the agent waits; a rewrite restarts
+ * the agent in process (it re-renders identical flows as unchanged).
  */
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { OpflexAgent } from './agent.ts';
+import { ConfigFileWatcher } from './config-file.ts';
 import { AgentFileConfig } from './main-config.ts';
 
 const { values } = parseArgs({ options: { config: { type: 'string' } } });
@@ -18,19 +24,22 @@ if (!values.config) {
   process.stderr.write('usage: main.ts --config agent.json\n');
   process.exit(2);
 }
-const { stateDir, ovsRundir, bridge, ...config } = AgentFileConfig.parse(
-  JSON.parse(await readFile(values.config, 'utf8')),
-);
-const agent = new OpflexAgent({
-  config,
-  stateDir,
-  ovsRundir,
-  bridge,
-  log: pino({ level: process.env.LOG_LEVEL ?? 'info' }),
+const log = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+let agent: OpflexAgent | undefined;
+const watcher = new ConfigFileWatcher({
+  file: values.config,
+  schema: AgentFileConfig,
+  log,
+  apply: async ({ stateDir, ovsRundir, bridge, ...config }) => {
+    await agent?.stop();
+    agent = new OpflexAgent({ config, stateDir, ovsRundir, bridge, log });
+    await agent.start();
+  },
 });
-await agent.start();
+await watcher.start();
 const shutdown = (): void => {
-  void agent.stop().then(() => process.exit(0));
+  watcher.stop();
+  void (agent?.stop() ?? Promise.resolve()).then(() => process.exit(0));
 };
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);
