@@ -241,6 +241,10 @@ export interface AciFabric {
        */
       infraVlan: number;
       /**
+       * Each node's interface cabled to the ACI leaf (acc-provision's uplink-iface). The host agent adds it to the integration bridge: with vlan encap pod traffic leaves on it tagged with the bridge domain's encap VLAN; with vxlan encap the tunnel runs on its infra VLAN subinterface. Default eth1.
+       */
+      uplinkInterface?: string;
+      /**
        * MTU of pod interfaces. Default 1500.
        */
       mtu?: number;

@@ -90,6 +90,19 @@ const NetworkBase = z.object({
   kubeapiVlan: vlan('VLAN of the node (kube-api) network, 1-4094.'),
   serviceVlan: vlan('VLAN of the service (PBR) network, 1-4094.'),
   infraVlan: vlan('ACI infra VLAN of the fabric, 1-4094.'),
+  uplinkInterface: z
+    .string()
+    .min(1)
+    .max(15)
+    .regex(
+      /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/,
+      'must be a Linux interface name (letters, digits, _ . -, at most 15)',
+    )
+    .default('eth1')
+    .meta({
+      description:
+        "Each node's interface cabled to the ACI leaf (acc-provision's uplink-iface). The host agent adds it to the integration bridge: with vlan encap pod traffic leaves on it tagged with the bridge domain's encap VLAN; with vxlan encap the tunnel runs on its infra VLAN subinterface. Default eth1.",
+    }),
   mtu: z
     .number()
     .int()

@@ -103,6 +103,10 @@ export const HostAgentConfig = z.object({
   encapType: z.enum(['vxlan', 'vlan']),
   serviceVlan: z.number().int(),
   infraVlan: z.number().int(),
+  /** The node's interface toward the leaf; the host agent adds it to the integration bridge. Absent: no uplink (pods reach only their node). */
+  uplinkInterface: z.string().min(1).max(15).optional(),
+  /** VMM domain VLAN pool: the bridge domains' encap VLANs with vlan encap. */
+  vlanPool: z.object({ start: z.number().int(), end: z.number().int() }).optional(),
   aci: z.object({
     tenant: z.string(),
     defaultEndpointGroup: epgRef,

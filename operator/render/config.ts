@@ -117,6 +117,8 @@ export function hostAgentConfig(input: RenderInput): HostAgentConfig {
     encapType: spec.aci.vmmDomain.encapType,
     serviceVlan: spec.network.serviceVlan,
     infraVlan: spec.network.infraVlan,
+    uplinkInterface: spec.network.uplinkInterface,
+    ...(spec.aci.vmmDomain.vlanPool ? { vlanPool: spec.aci.vmmDomain.vlanPool } : {}),
     aci: {
       tenant: names.tenant,
       defaultEndpointGroup: epg(names.defaultEndpointGroup),
