@@ -8,17 +8,42 @@
  */
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { openSync, closeSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
-import { createPki, type Pki } from './pki.ts';
+import {
+  nodeIdentity,
+  nodeNetwork,
+  referenceCniConfig,
+  referencePlugins,
+  referenceRoutes,
+  type NodeIdentity,
+  type NodeNetwork,
+} from './node-config.ts';
+
+import {
+  bootNode,
+  destroyNode,
+  ensureNodeNetwork,
+  hostContainerdSocket,
+  importImages,
+  inNode,
+  prepareNode,
+  removeNodeNetwork,
+  sh,
+  waitForFile,
+} from './nodes.ts';
+import { createPki, issueCertificate, type Pki } from './pki.ts';
 import { ensureBinaries, kwokStages, type BinaryName, type Binaries } from './tools.ts';
 
 const exec = promisify(execFile);
+
+/** Sorted before the project's own conflist name, so removing it is what lets the other take over. */
+const referenceCniFile = '05-reference.conflist';
 
 export type ComponentName =
   'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok' | string;
@@ -38,11 +63,32 @@ export interface ClusterState {
   binaries: Binaries;
   components: Record<ComponentName, ComponentState>;
   nodes: string[];
+  /** The host bridge of the real nodes; absent when the cluster has only kwok nodes. */
+  network?: NodeNetwork;
+  realNodes: RealNodeState[];
 }
+
+export interface RealNodeState extends NodeIdentity {
+  /** The process holding the node's mount namespace; every node component is started inside it. */
+  initPid: number;
+  /** Image archives imported into the node's containerd at its first boot. */
+  images: string[];
+}
+
+/** What a real node runs, in start order. */
+export const nodeComponents = ['containerd', 'kubelet', 'kube-proxy'] as const;
+export type NodeComponent = (typeof nodeComponents)[number];
 
 export interface StartOptions {
   dir: string;
   nodes?: number;
+  /**
+   * Real kubelet + containerd nodes (needs root). The API server then listens
+   * on the nodes' bridge instead of loopback, so the nodes can reach it.
+   */
+  realNodes?: number;
+  /** Image archives every real node's containerd imports (no registry is reachable). */
+  nodeImages?: string[];
   log?: (line: string) => void;
 }
 
@@ -146,14 +192,23 @@ export class Cluster {
     await rm(dir, { recursive: true, force: true });
     await mkdir(path.join(dir, 'logs'), { recursive: true });
     const started = Date.now();
-    const pki = await createPki(path.join(dir, 'pki'));
+    const network = (options.realNodes ?? 0) > 0 ? nodeNetwork(dir) : undefined;
+    if (network) await ensureNodeNetwork(network);
+    const apiAddress = network?.gateway ?? '127.0.0.1';
+    const pki = await createPki(path.join(dir, 'pki'), network ? [network.gateway] : []);
     const [etcdPort, etcdPeerPort, apiPort, kcmPort, schedPort, kwokPort] = (await Promise.all(
       Array.from({ length: 6 }, () => freePort()),
     )) as [number, number, number, number, number, number];
-    const serverUrl = `https://127.0.0.1:${apiPort}`;
+    const serverUrl = `https://${apiAddress}:${apiPort}`;
     const etcdUrl = `https://127.0.0.1:${etcdPort}`;
     const kubeconfigs: Record<string, string> = {};
-    for (const user of ['admin', 'kube-controller-manager', 'kube-scheduler', 'kwok']) {
+    for (const user of [
+      'admin',
+      'kube-controller-manager',
+      'kube-scheduler',
+      'kwok',
+      'kube-proxy',
+    ]) {
       const file = path.join(dir, `${user}.kubeconfig`);
       const { cert, key } = pki.cert(user);
       await writeFile(file, kubeconfigYaml(serverUrl, pki.caCert, cert, key, user), {
@@ -169,6 +224,8 @@ export class Cluster {
       binaries,
       components: {},
       nodes: [],
+      ...(network ? { network } : {}),
+      realNodes: [],
     });
     const etcdCert = pki.cert('etcd');
     await cluster.launch('etcd', binaries.etcd, [
@@ -194,7 +251,7 @@ export class Cluster {
     await cluster.launch(
       'kube-apiserver',
       binaries['kube-apiserver'],
-      apiServerArgs(pki, apiPort, etcdUrl),
+      apiServerArgs(pki, apiPort, etcdUrl, network ? { address: network.gateway } : undefined),
     );
     await cluster.waitForApiServer(serverUrl, 120_000);
     await cluster.launch('kube-controller-manager', binaries['kube-controller-manager'], [
@@ -236,7 +293,11 @@ export class Cluster {
     ]);
     await cluster.save();
     await cluster.addNodes(options.nodes ?? 3);
-    await cluster.waitForNodesReady(120_000);
+    for (let i = 0; i < (options.realNodes ?? 0); i++) {
+      await cluster.addRealNode(`aci-node-${i}`, options.nodeImages ?? []);
+    }
+    // Real nodes stay NotReady until a CNI is installed: only the kwok ones are waited for.
+    await cluster.waitForNodesReady(120_000, cluster.nodes);
     log(
       `Cluster up in ${Math.round((Date.now() - started) / 1000)}s: KUBECONFIG=${cluster.kubeconfig}`,
     );
@@ -257,7 +318,9 @@ export class Cluster {
     args: string[],
     env?: NodeJS.ProcessEnv,
   ): Promise<void> {
+    // A node's components log under logs/<node>/.
     const logFile = path.join(this.logDir, `${name}.log`);
+    mkdirSync(path.dirname(logFile), { recursive: true });
     const fd = openSync(logFile, 'a');
     // Detached: the components outlive the process that started them (cluster:up, the test runner).
     const child = spawn(binary, args, {
@@ -289,10 +352,9 @@ export class Cluster {
   }
 
   private urlOf(name: ComponentName): string {
-    const port = this.state.components[name]?.args
-      .find((a) => a.startsWith('--secure-port='))
-      ?.split('=')[1];
-    return `https://127.0.0.1:${port}`;
+    const flag = (flagName: string) =>
+      this.state.components[name]?.args.find((a) => a.startsWith(`--${flagName}=`))?.split('=')[1];
+    return `https://${flag('bind-address') ?? '127.0.0.1'}:${flag('secure-port')}`;
   }
 
   /**
@@ -359,14 +421,177 @@ export class Cluster {
     await this.save();
   }
 
-  async waitForNodesReady(timeoutMs: number): Promise<void> {
+  async waitForNodesReady(timeoutMs: number, names?: readonly string[]): Promise<void> {
+    if (names && names.length === 0) return;
     await this.kubectl([
       'wait',
       '--for=condition=Ready',
       'node',
-      '--all',
+      ...(names ?? ['--all']),
       `--timeout=${Math.round(timeoutMs / 1000)}s`,
     ]);
+  }
+
+  get network(): NodeNetwork | undefined {
+    return this.state.network;
+  }
+  get realNodes(): readonly RealNodeState[] {
+    return this.state.realNodes;
+  }
+  realNode(name: string): RealNodeState {
+    const node = this.state.realNodes.find((n) => n.name === name);
+    if (!node) throw new Error(`No real node ${name}`);
+    return node;
+  }
+
+  /**
+   * Adds a kubelet + containerd node: its network and mount namespaces,
+   * certificates (system:node:<name>), containerd with the images imported,
+   * kubelet and kube-proxy. It registers itself and stays NotReady until a
+   * CNI configuration appears in its /etc/cni/net.d.
+   */
+  async addRealNode(name: string, images: readonly string[]): Promise<RealNodeState> {
+    const network = this.state.network;
+    if (!network) throw new Error('this cluster was started without real nodes (realNodes: 0)');
+    const index = this.state.realNodes.length;
+    const identity = nodeIdentity(network, this.state.dir, name, index);
+    const pki = await loadPki(path.join(this.state.dir, 'pki'));
+    await issueCertificate(pki, {
+      name: `node-${name}`,
+      subject: `/O=system:nodes/CN=system:node:${name}`,
+      client: true,
+    });
+    await issueCertificate(pki, {
+      name: `kubelet-serving-${name}`,
+      subject: `/CN=${name}`,
+      serverNames: [name],
+      serverIps: [identity.ip],
+    });
+    const kubeletKubeconfig = path.join(this.state.dir, `node-${name}.kubeconfig`);
+    const nodeCert = pki.cert(`node-${name}`);
+    await writeFile(
+      kubeletKubeconfig,
+      kubeconfigYaml(
+        this.state.serverUrl,
+        pki.caCert,
+        nodeCert.cert,
+        nodeCert.key,
+        `system:node:${name}`,
+      ),
+      { mode: 0o600 },
+    );
+    const node: RealNodeState = { ...identity, initPid: 0, images: [...images] };
+    this.state.realNodes.push(node);
+    await this.save();
+    await this.bootRealNode(node, { importImages: true });
+    return node;
+  }
+
+  private async bootRealNode(
+    node: RealNodeState,
+    options: { importImages: boolean },
+  ): Promise<void> {
+    const network = this.state.network;
+    if (!network) throw new Error('no node network');
+    node.initPid = await bootNode(network, node);
+    await this.save();
+    const pki = await loadPki(path.join(this.state.dir, 'pki'));
+    const serving = pki.cert(`kubelet-serving-${node.name}`);
+    const commands = await prepareNode(
+      node,
+      {
+        caCert: pki.caCert,
+        kubeletKubeconfig: path.join(this.state.dir, `node-${node.name}.kubeconfig`),
+        kubeProxyKubeconfig: path.join(this.state.dir, 'kube-proxy.kubeconfig'),
+        servingCert: serving.cert,
+        servingKey: serving.key,
+      },
+      {
+        containerd: 'containerd',
+        kubelet: this.state.binaries.kubelet,
+        kubeProxy: this.state.binaries['kube-proxy'],
+      },
+      realNodePodCIDR,
+    );
+    for (const command of commands) {
+      const [binary, args] = inNode(node.initPid, command.binary, command.args);
+      await this.launch(`${node.name}/${command.name}`, binary, args);
+      if (command.name === 'containerd') {
+        await waitForFile(hostContainerdSocket(node), 30_000, `containerd of ${node.name}`);
+        if (options.importImages) await importImages(node, node.images);
+      }
+    }
+  }
+
+  /** Stops a real node as a power cut would: every process of it, pods included, is killed. */
+  async stopRealNode(name: string): Promise<void> {
+    const node = this.realNode(name);
+    for (const component of [...nodeComponents].reverse()) {
+      const state = this.state.components[`${name}/${component}`];
+      if (state) await killAndWait(state.pid);
+    }
+    await destroyNode(node);
+  }
+
+  /** Boots a stopped node again; its kubelet recreates its pods. */
+  async startRealNode(name: string): Promise<void> {
+    await this.bootRealNode(this.realNode(name), { importImages: false });
+  }
+
+  /** Stops one component of a real node, leaving its pods running. */
+  async stopNodeComponent(name: string, component: NodeComponent): Promise<void> {
+    this.realNode(name);
+    await this.stopComponent(`${name}/${component}`);
+  }
+
+  async startNodeComponent(name: string, component: NodeComponent): Promise<void> {
+    this.realNode(name);
+    await this.startComponent(`${name}/${component}`);
+  }
+
+  /**
+   * Gives every real node Debian's reference CNI (bridge + host-local, routed
+   * between nodes): the baseline the node benchmark measures the project's
+   * CNI against, on the same nodes. `removeReferenceCni` takes it away again.
+   */
+  async useReferenceCni(): Promise<void> {
+    for (const node of this.state.realNodes) {
+      const cniDir = path.join(node.dir, 'fs', 'etc_cni', 'net.d');
+      const binDir = path.join(node.dir, 'fs', 'opt_cni', 'bin');
+      await mkdir(cniDir, { recursive: true });
+      await mkdir(binDir, { recursive: true });
+      for (const plugin of referencePlugins) {
+        await copyFile(path.join('/usr/lib/cni', plugin), path.join(binDir, plugin));
+      }
+      await sh('nsenter', [
+        `--net=/run/netns/${node.netns}`,
+        'sysctl',
+        '-qw',
+        'net.ipv4.ip_forward=1',
+      ]);
+      for (const route of referenceRoutes(node, this.state.realNodes)) {
+        await sh('ip', ['-n', node.netns, ...route]);
+      }
+      await writeFile(
+        path.join(cniDir, referenceCniFile),
+        JSON.stringify(referenceCniConfig(node), null, 2),
+      );
+    }
+  }
+
+  async removeReferenceCni(): Promise<void> {
+    for (const node of this.state.realNodes) {
+      await rm(path.join(node.dir, 'fs', 'etc_cni', 'net.d', referenceCniFile), { force: true });
+      for (const route of referenceRoutes(node, this.state.realNodes)) {
+        await exec('ip', ['-n', node.netns, 'route', 'del', route[2] ?? '']).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Runs a command in a real node's mount and network namespaces (as its own processes see them). */
+  async nodeExec(name: string, binary: string, args: string[]): Promise<string> {
+    const [command, fullArgs] = inNode(this.realNode(name).initPid, binary, args);
+    return sh(command, fullArgs);
   }
 
   async waitForApiServer(url: string, timeoutMs: number): Promise<void> {
@@ -413,7 +638,24 @@ export class Cluster {
   }
 }
 
-function apiServerArgs(pki: Pki, port: number, etcdUrl: string): string[] {
+/**
+ * The pod network the real nodes' kube-proxy treats as "inside the cluster";
+ * the test AciFabrics use subnets inside it.
+ */
+export const realNodePodCIDR = '10.2.0.0/16';
+
+/**
+ * @param nodes present when real nodes reach this API server: it listens on
+ *   their bridge, advertises that address as the `kubernetes` Service
+ *   endpoint, and reaches kubelets by their InternalIP (not through this
+ *   machine's resolver).
+ */
+function apiServerArgs(
+  pki: Pki,
+  port: number,
+  etcdUrl: string,
+  nodes?: { address: string },
+): string[] {
   const etcdClient = pki.cert('apiserver-etcd-client');
   const serving = pki.cert('apiserver');
   const kubeletClient = pki.cert('apiserver-kubelet-client');
@@ -422,7 +664,7 @@ function apiServerArgs(pki: Pki, port: number, etcdUrl: string): string[] {
     `--etcd-cafile=${pki.caCert}`,
     `--etcd-certfile=${etcdClient.cert}`,
     `--etcd-keyfile=${etcdClient.key}`,
-    '--bind-address=127.0.0.1',
+    `--bind-address=${nodes?.address ?? '127.0.0.1'}`,
     `--secure-port=${port}`,
     `--tls-cert-file=${serving.cert}`,
     `--tls-private-key-file=${serving.key}`,
@@ -436,9 +678,18 @@ function apiServerArgs(pki: Pki, port: number, etcdUrl: string): string[] {
     // Dual-stack Services, so IPv6 and dual-stack LoadBalancer cases are real.
     '--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/112',
     '--allow-privileged=true',
-    // The loopback address cannot be a `kubernetes` Service endpoint; nothing here needs it.
-    '--endpoint-reconciler-type=none',
-    '--advertise-address=127.0.0.1',
+    ...(nodes
+      ? [
+          `--advertise-address=${nodes.address}`,
+          '--endpoint-reconciler-type=lease',
+          '--kubelet-preferred-address-types=InternalIP,Hostname',
+          `--kubelet-certificate-authority=${pki.caCert}`,
+        ]
+      : [
+          // The loopback address cannot be a `kubernetes` Service endpoint; kwok nodes need none.
+          '--endpoint-reconciler-type=none',
+          '--advertise-address=127.0.0.1',
+        ]),
     '--max-requests-inflight=1000',
     '--max-mutating-requests-inflight=500',
     '--profiling=false',
@@ -526,9 +777,11 @@ export async function stopByState(dir: string): Promise<void> {
   const text = await readFile(path.join(dir, 'state.json'), 'utf8').catch(() => undefined);
   if (!text) return;
   const state = JSON.parse(text) as ClusterState;
-  // Reverse start order: kwok and controllers before the API server, etcd last.
+  // Reverse start order: nodes, kwok and controllers before the API server, etcd last.
   const components = Object.values(state.components).reverse();
   for (const component of components) await killAndWait(component.pid);
+  for (const node of state.realNodes ?? []) await destroyNode(node);
+  if (state.network) await removeNodeNetwork(state.network);
 }
 
 export { exec as execFileAsync };

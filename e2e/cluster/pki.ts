@@ -21,7 +21,7 @@ export interface Pki {
   cert(name: string): { cert: string; key: string };
 }
 
-interface CertRequest {
+export interface CertRequest {
   name: string;
   subject: string;
   serverNames?: string[];
@@ -95,7 +95,16 @@ async function issue(
   ]);
 }
 
-export async function createPki(dir: string): Promise<Pki> {
+/** Issues one more certificate from the cluster CA (a node's kubelet, kube-proxy). */
+export async function issueCertificate(pki: Pki, request: CertRequest): Promise<void> {
+  await issue(pki.dir, { cert: pki.caCert, key: pki.caKey }, request);
+}
+
+/**
+ * @param apiServerIps addresses the API server is reached at besides 127.0.0.1
+ *   (the real nodes' bridge address), written into its serving certificate.
+ */
+export async function createPki(dir: string, apiServerIps: string[] = []): Promise<Pki> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const caCert = path.join(dir, 'ca.crt');
   const caKey = path.join(dir, 'ca.key');
@@ -135,7 +144,7 @@ export async function createPki(dir: string): Promise<Pki> {
         'kubernetes.default.svc',
         'kubernetes.default.svc.cluster.local',
       ],
-      serverIps: ['127.0.0.1', '10.96.0.1'],
+      serverIps: ['127.0.0.1', '10.96.0.1', ...apiServerIps],
     },
     {
       name: 'apiserver-kubelet-client',
@@ -149,6 +158,8 @@ export async function createPki(dir: string): Promise<Pki> {
       client: true,
     },
     { name: 'kube-scheduler', subject: '/CN=system:kube-scheduler', client: true },
+    // Bound to system:node-proxier by the API server's default RBAC.
+    { name: 'kube-proxy', subject: '/CN=system:kube-proxy', client: true },
     // kwok plays every kubelet; it needs to update any node and pod, so it gets admin rights.
     { name: 'kwok', subject: '/O=system:masters/CN=kwok-controller', client: true },
   ];

@@ -26,6 +26,12 @@ const toolModules: Record<string, string[]> = {
     'k8s.io/kubernetes/cmd/kube-scheduler',
     'k8s.io/kubernetes/cmd/kubectl',
   ],
+  // The real nodes' own binaries and the agnhost test server their pods run.
+  'kubernetes-node': [
+    'k8s.io/kubernetes/cmd/kubelet',
+    'k8s.io/kubernetes/cmd/kube-proxy',
+    'k8s.io/kubernetes/test/images/agnhost',
+  ],
   etcd: ['go.etcd.io/etcd/server/v3'],
   kwok: ['sigs.k8s.io/kwok/cmd/kwok'],
   kustomize: ['sigs.k8s.io/kustomize/kustomize/v5'],
@@ -36,6 +42,9 @@ export type BinaryName =
   | 'kube-controller-manager'
   | 'kube-scheduler'
   | 'kubectl'
+  | 'kubelet'
+  | 'kube-proxy'
+  | 'agnhost'
   | 'etcd'
   | 'kwok'
   | 'kustomize';
