@@ -151,13 +151,12 @@ export function operatorInstall(): KubeObject[] {
           spec: {
             serviceAccountName: OperatorName,
             priorityClassName: 'system-cluster-critical',
-            tolerations: [
-              {
-                key: 'node-role.kubernetes.io/control-plane',
-                operator: 'Exists',
-                effect: 'NoSchedule',
-              },
-            ],
+            // The operator installs the CNI, so it runs where there is none yet:
+            // on the node's network (a pod network does not exist), on nodes that
+            // are NotReady and tainted for it (as tigera-operator does).
+            hostNetwork: true,
+            dnsPolicy: 'ClusterFirstWithHostNet',
+            tolerations: [{ operator: 'Exists' }],
             securityContext: {
               runAsNonRoot: true,
               runAsUser: 65532,

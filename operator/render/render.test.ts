@@ -16,7 +16,7 @@ import { ControllerConfig, HostAgentConfig } from '../../lib/config/components.t
 import type { KubeObject } from '../../lib/kube/types.ts';
 import type { RenderInput } from './common.ts';
 import { renderFabric } from './index.ts';
-import { operatorClusterRules } from './install.ts';
+import { OperatorName, operatorClusterRules, operatorInstall } from './install.ts';
 import {
   Annotations,
   ConfigKeys,
@@ -146,6 +146,35 @@ test('the controller mounts the credentials Secret read-only and never receives 
   t.is(controller.spec.template.spec.hostNetwork, true);
   t.truthy(container?.livenessProbe.httpGet);
   t.truthy(container?.readinessProbe.httpGet);
+});
+
+test('the controller can read its credentials as the non-root user it runs as', async (t) => {
+  const controller = find(
+    renderFabric(input(await sampleSpec())).objects,
+    'Deployment',
+    ControllerName,
+  );
+  const pod = controller.spec.template.spec;
+  const [container] = containers(controller);
+  const uid = container?.securityContext.runAsUser as number;
+  t.not(uid, 0);
+  // The kubelet writes Secret files owned by root and group fsGroup: readable only through the group.
+  t.is(pod.securityContext?.fsGroup, uid);
+  const volume = (pod.volumes as Record<string, any>[]).find((v) => v.name === 'apic-credentials');
+  const mode = volume?.secret.defaultMode as number;
+  t.is(mode & 0o040, 0o040, 'group-readable');
+  t.is(mode & 0o007, 0, 'nothing for others');
+});
+
+test('the operator runs before any CNI exists: host network, every taint tolerated', (t) => {
+  const deployment = operatorInstall().find(
+    (o) => o.kind === 'Deployment' && o.metadata.name === OperatorName,
+  ) as Record<string, any>;
+  const pod = deployment.spec.template.spec;
+  t.true(pod.hostNetwork);
+  t.is(pod.dnsPolicy, 'ClusterFirstWithHostNet');
+  // NotReady nodes (no CNI yet) carry node.kubernetes.io/not-ready and network-unavailable taints.
+  t.deepEqual(pod.tolerations, [{ operator: 'Exists' }]);
 });
 
 test('every config file satisfies the schema its component parses', async (t) => {

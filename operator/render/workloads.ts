@@ -74,14 +74,18 @@ function resources(
 }
 
 const tolerateEverything = [{ operator: 'Exists' }];
+/** The image's `nonroot` user (Dockerfile). */
+const controllerUid = 65532;
 
 export function controllerDeployment(input: RenderInput, config: RenderedConfig): KubeObject {
   const { spec } = input;
   const component = spec.components.controller;
   const labels = selectorLabels(ControllerName);
+  // Group-readable and owned by the pod's fsGroup: the kubelet makes Secret
+  // files root-owned, and the controller runs as uid 65532, not root.
   const secretVolume: Json = {
     name: 'apic-credentials',
-    secret: { secretName: spec.apic.credentials.secretRef.name, defaultMode: 0o400 },
+    secret: { secretName: spec.apic.credentials.secretRef.name, defaultMode: 0o440 },
   };
   const volumes: Json[] = [
     configVolume('controller-config', ConfigKeys.controller, 'controller.conf'),
@@ -119,6 +123,7 @@ export function controllerDeployment(input: RenderInput, config: RenderedConfig)
           serviceAccountName: ControllerName,
           hostNetwork: true,
           dnsPolicy: 'ClusterFirstWithHostNet',
+          securityContext: { fsGroup: controllerUid, fsGroupChangePolicy: 'OnRootMismatch' },
           priorityClassName: component.priorityClassName ?? 'system-cluster-critical',
           ...placement(input, 'controller'),
           tolerations: [
@@ -157,7 +162,8 @@ export function controllerDeployment(input: RenderInput, config: RenderedConfig)
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
                 runAsNonRoot: true,
-                runAsUser: 65532,
+                runAsUser: controllerUid,
+                runAsGroup: controllerUid,
                 capabilities: { drop: ['ALL'] },
               },
               volumeMounts: mounts,
