@@ -26,7 +26,14 @@ import { WorkQueue } from '../../lib/kube/workqueue.ts';
 import type { ClusterDefaults } from '../../lib/policy/endpoint-group.ts';
 import { ServiceFileSuffix } from '../opflex/files.ts';
 import { bundledPlugin, installCni, hostPathOf } from './cni-install.ts';
-import { nodeAgentFiles, writeNodeAgentFiles } from './node-agents.ts';
+import {
+  type NodeFacts,
+  type NodePortsShell,
+  ensureNodePorts,
+  nodeAgentFiles,
+  nodePortsPlan,
+  writeNodeAgentFiles,
+} from './node-agents.ts';
 import { CniServer } from './cniserver/index.ts';
 import { EndpointFileStore } from './endpoints/index.ts';
 import type { EndpointPolicy, PodIdentity } from './endpoints/index.ts';
@@ -73,6 +80,8 @@ export interface HostAgentOptions {
     readonly dir: string;
     readonly nodeIPs: readonly string[];
     readonly ovsRunDir: string;
+    /** Creates the gateway and uplink ports on the integration bridge; omitted: not created. */
+    readonly ports?: NodePortsShell;
   };
 }
 
@@ -85,7 +94,7 @@ export interface HostAgent {
   stop(): Promise<void>;
 }
 
-const Keys = { policy: 'policy', services: 'services', gc: 'gc' } as const;
+const Keys = { policy: 'policy', services: 'services', gc: 'gc', ports: 'ports' } as const;
 
 /** The IPAM store and CNI server for one set of pod subnets. */
 interface PodNetwork {
@@ -123,6 +132,8 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     informers.localPods.get(`${namespace}/${name}`)?.metadata.labels ?? {};
 
   let network: PodNetwork | undefined;
+  /** The node's facts for the opflex agent and mcast daemon, once the PodIPPool is known. */
+  let nodeFacts: NodeFacts | undefined;
   let view: PolicyView | undefined;
   const allocations = (): readonly Allocation[] => network?.ipam.list() ?? [];
   const computeView = (): PolicyView =>
@@ -219,19 +230,26 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     await server.reconcile();
     await server.listen();
     if (options.nodeAgents) {
-      const files = nodeAgentFiles({
+      nodeFacts = {
         nodeName: node,
         gateways: pool.spec.gateways,
         nodeIPs: options.nodeAgents.nodeIPs,
         stateDir: config.stateDir,
         ovsRunDir: options.nodeAgents.ovsRunDir,
         bridge: config.integrationBridge,
-      });
-      await writeNodeAgentFiles(options.nodeAgents.dir, files);
+        encapType: config.encapType,
+        ...(config.uplinkInterface !== undefined
+          ? { uplinkInterface: config.uplinkInterface }
+          : {}),
+        ...(config.vlanPool ? { vlanPool: config.vlanPool } : {}),
+        bridgeDomains: [config.aci.podBridgeDomain],
+      };
+      await writeNodeAgentFiles(options.nodeAgents.dir, nodeAgentFiles(nodeFacts));
       log.info(
         { dir: options.nodeAgents.dir },
         'Wrote opflex agent and mcast daemon configuration',
       );
+      queue.add(Keys.ports);
     }
     log.info(
       { podIPPool: pool.metadata.name, chunks: pool.spec.chunks, subnets },
@@ -247,6 +265,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
       if (key === Keys.policy) await syncPolicy();
       else if (key === Keys.services) await syncServices();
       else if (key === Keys.gc) await collectGarbage();
+      else if (key === Keys.ports) await syncNodePorts();
     },
     { onError: (key, err, attempt) => log.warn({ err, key, attempt }, 'Failed to sync, retrying') },
   );
@@ -277,6 +296,14 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
         'Synced policy files',
       );
     }
+  };
+  /** Gateway and uplink ports; retried with the queue's backoff (ovs-vswitchd may not run yet, the uplink may not exist yet). */
+  const syncNodePorts = async (): Promise<void> => {
+    const shell = options.nodeAgents?.ports;
+    if (!shell || !nodeFacts) return;
+    const plan = nodePortsPlan(nodeFacts);
+    await ensureNodePorts(plan, shell);
+    log.debug({ plan }, 'Ensured gateway and uplink ports');
   };
   const syncServices = async (): Promise<void> => {
     const built = buildServiceFiles({

@@ -15,6 +15,7 @@ import { DefaultConfigFile, readHostAgentConfig } from './cni-install.ts';
 import { LinuxDataplane } from './netconf/index.ts';
 import { paths } from '../../lib/config/components.ts';
 import { NodeAgentConfigDir } from './node-agents.ts';
+import { run } from './netconf/exec.ts';
 
 const { values } = parseArgs({
   options: {
@@ -44,6 +45,10 @@ const agent = await startHostAgent({
     // HOST_IPS comes from the downward API (status.hostIPs): the NodePort addresses.
     nodeIPs: (process.env.HOST_IPS ?? process.env.HOST_IP ?? '').split(/[ ,]+/).filter(Boolean),
     ovsRunDir: paths.ovsRunDir,
+    ports: {
+      vsctl: (args) => run('ovs-vsctl', [`--db=${values.ovsdb}`, '--timeout=10', ...args]),
+      ip: (args) => run('ip', args),
+    },
   },
   ...(values['health-port'] !== undefined ? { healthPort: Number(values['health-port']) } : {}),
   ...(values['host-cni-socket'] !== undefined

@@ -1,36 +1,31 @@
 /**
- * The mcast daemon: keeps this node joined to the multicast group of every
- * bridge domain it has endpoints in, and keeps the flood groups pointed at
- * the other members. It reads the same endpoint files as the opflex agent
- * and owns only the Flood table and the flood group id range.
+ * The mcast daemon: keeps the flood groups of every bridge domain that has
+ * local endpoints pointed at the local ports and at the uplink. With VLAN
+ * encap the leaf floods per VLAN to every other node's port, so the node
+ * needs no membership of its own (the original's mcast daemon only matters
+ * for VXLAN, where the node joins the domain's multicast group). It reads
+ * the same endpoint files as the opflex agent and owns only the Flood table
+ * and the flood group id range.
  */
 import type { Logger } from 'pino';
 import { EndpointFile, EndpointFileSuffix } from '../opflex/files.ts';
 import { folders } from '../opflex/agent.ts';
-import { bridgeDomainVlan } from '../opflex/model.ts';
+import { type UplinkConfig, bridgeDomainVlan } from '../opflex/model.ts';
 import { isFloodGroup } from '../opflex/pipeline.ts';
 import { PortMonitor, SyncLoop } from '../opflex/sync-loop.ts';
 import { FolderWatcher } from '../opflex/watcher.ts';
-import type { Fabric } from './fabric.ts';
-import {
-  type BridgeDomainState,
-  bridgeDomainGroup,
-  mcastCanaryFlow,
-  renderFlood,
-} from './render.ts';
+import { type BridgeDomainState, mcastCanaryFlow, renderFlood } from './render.ts';
 
 export interface McastOptions {
   nodeName: string;
   stateDir: string;
   ovsRundir: string;
   bridge: string;
-  fabric: Fabric;
-  /** Fabric links toward other nodes (the same list the opflex agent gets). */
-  fabricLinks: { node: string; port: string }[];
+  /** The uplink toward the leaf (the same one the opflex agent gets). */
+  uplink?: UplinkConfig;
   bridgeDomainVlans?: Record<string, number>;
   log: Logger;
-  /** Membership is re-read this often (other nodes join and leave). */
-  refreshIntervalMs?: number;
+  rescanIntervalMs?: number;
   probeIntervalMs?: number;
 }
 
@@ -39,10 +34,6 @@ export class McastDaemon {
   private readonly endpoints: FolderWatcher<typeof EndpointFile>;
   private readonly ports: PortMonitor;
   private readonly loop: SyncLoop;
-  private joined = new Set<string>();
-  private members = new Map<string, string[]>();
-  private timer?: NodeJS.Timeout;
-  private refreshing?: Promise<void>;
 
   constructor(private readonly opts: McastOptions) {
     this.log = opts.log.child({ component: 'mcast-daemon' });
@@ -51,8 +42,8 @@ export class McastDaemon {
       EndpointFileSuffix,
       EndpointFile,
       this.log,
-      () => void this.refresh(),
-      2000,
+      () => this.loop.requestSync('files'),
+      opts.rescanIntervalMs ?? 2000,
     );
     this.ports = new PortMonitor(
       opts.ovsRundir,
@@ -74,25 +65,22 @@ export class McastDaemon {
   async start(): Promise<void> {
     await this.endpoints.start();
     await this.ports.start();
-    await this.refresh();
     this.loop.start();
-    this.timer = setInterval(() => void this.refresh(), this.opts.refreshIntervalMs ?? 1000);
-    this.log.info({ node: this.opts.nodeName, bridge: this.opts.bridge }, 'Started mcast daemon');
+    this.log.info(
+      { node: this.opts.nodeName, bridge: this.opts.bridge, uplink: this.opts.uplink },
+      'Started mcast daemon',
+    );
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
     this.endpoints.stop();
     this.ports.stop();
     await this.loop.stop();
-    for (const g of this.joined)
-      await this.opts.fabric.leave(g, this.opts.nodeName).catch(() => undefined);
   }
 
-  /** Rescans endpoints and membership, then waits for the resulting sync. */
+  /** Rescans endpoints, then waits for the resulting sync. */
   async settled(): Promise<void> {
     await this.endpoints.scan();
-    await this.refresh();
     await this.loop.settled();
   }
 
@@ -100,60 +88,25 @@ export class McastDaemon {
     return bridgeDomainVlan(bd, this.opts.bridgeDomainVlans ?? {});
   }
 
-  /** Joins the groups of local bridge domains, leaves the others, re-reads members. */
-  private refresh(): Promise<void> {
-    this.refreshing ??= (async () => {
-      const wanted = new Set(
-        this.endpoints.values().map((ep) => bridgeDomainGroup(this.vlanOf(ep.bridgeDomain))),
-      );
-      for (const g of wanted) {
-        if (this.joined.has(g)) continue;
-        await this.opts.fabric.join(g, this.opts.nodeName);
-        this.log.info({ group: g }, 'Joined bridge domain group');
-      }
-      for (const g of this.joined) {
-        if (wanted.has(g)) continue;
-        await this.opts.fabric.leave(g, this.opts.nodeName);
-        this.log.info({ group: g }, 'Left bridge domain group');
-      }
-      this.joined = wanted;
-      const members = new Map<string, string[]>();
-      for (const g of wanted) members.set(g, await this.opts.fabric.members(g));
-      const changed = JSON.stringify([...members]) !== JSON.stringify([...this.members]);
-      this.members = members;
-      if (changed) this.loop.requestSync('membership');
-    })().finally(() => {
-      this.refreshing = undefined;
-    });
-    return this.refreshing;
-  }
-
   private domains(): BridgeDomainState[] {
+    const uplinkOfport = this.opts.uplink
+      ? this.ports.ofports.get(this.opts.uplink.port)
+      : undefined;
     const byVlan = new Map<number, BridgeDomainState>();
     for (const ep of this.endpoints.values()) {
       const ofport = this.ports.ofports.get(ep.interfaceName);
       if (ofport === undefined) continue;
       const vlan = this.vlanOf(ep.bridgeDomain);
-      const group = bridgeDomainGroup(vlan);
       const bd = byVlan.get(vlan) ?? {
         name: ep.bridgeDomain,
         vlan,
-        group,
         localPorts: [],
-        remoteLinks: [],
+        ...(uplinkOfport !== undefined ? { uplinkOfport } : {}),
       };
       bd.localPorts.push(ofport);
       byVlan.set(vlan, bd);
     }
-    for (const bd of byVlan.values()) {
-      bd.localPorts.sort((a, b) => a - b);
-      for (const node of this.members.get(bd.group) ?? []) {
-        if (node === this.opts.nodeName) continue;
-        const link = this.opts.fabricLinks.find((l) => l.node === node);
-        const ofport = link ? this.ports.ofports.get(link.port) : undefined;
-        if (ofport !== undefined) bd.remoteLinks.push({ node, ofport });
-      }
-    }
+    for (const bd of byVlan.values()) bd.localPorts.sort((a, b) => a - b);
     return [...byVlan.values()];
   }
 }

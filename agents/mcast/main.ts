@@ -1,34 +1,28 @@
 /**
  * mcast-daemon entry point: `tsx agents/mcast/main.ts --config mcast.json`
  *
- * mcast.json: { "nodeName": "node-1", "stateDir": "/var/lib/aci-containers",
- *   "ovsRundir": "/var/run/aci-containers-ovs", "bridge": "br-int",
- *   "fabricDir": "/var/lib/aci-containers/fabric",
- *   "fabricLinks": [{ "node": "node-2", "port": "fab0" }], "bridgeDomainVlans": {} }
+ * mcast.json (McastFileConfig, written by the host agent): { "nodeName": "node-1",
+ *   "stateDir": "/var/lib/aci-containers", "ovsRundir": "/var/run/aci-containers-ovs",
+ *   "bridge": "br-int", "uplink": { "port": "eth1", "encap": "vlan" },
+ *   "bridgeDomainVlans": { "aci-containers-kube-pod-bd": 3021 } }
+ *
+ * Waits for the file and applies rewrites in process (run.ts), as the opflex agent does.
  */
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { McastFileConfig } from './main-config.ts';
-import { McastDaemon } from './daemon.ts';
-import { DirectoryFabric } from './fabric.ts';
+import { startDaemonFromFile } from './run.ts';
 
 const { values } = parseArgs({ options: { config: { type: 'string' } } });
 if (!values.config) {
   process.stderr.write('usage: main.ts --config mcast.json\n');
   process.exit(2);
 }
-const { fabricDir, ...cfg } = McastFileConfig.parse(
-  JSON.parse(await readFile(values.config, 'utf8')),
-);
-const daemon = new McastDaemon({
-  ...cfg,
-  fabric: new DirectoryFabric(fabricDir),
+const running = await startDaemonFromFile({
+  file: values.config,
   log: pino({ level: process.env.LOG_LEVEL ?? 'info' }),
 });
-await daemon.start();
 const shutdown = (): void => {
-  void daemon.stop().then(() => process.exit(0));
+  void running.stop().then(() => process.exit(0));
 };
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);

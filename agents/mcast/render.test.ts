@@ -5,12 +5,11 @@ import { bridgeDomainGroup, floodGroupId, floodLocalGroupId, renderFlood } from 
 const bd = {
   name: 'bd-pods',
   vlan: 100,
-  group: bridgeDomainGroup(100),
   localPorts: [1, 2],
-  remoteLinks: [{ node: 'n2', ofport: 20 }],
+  uplinkOfport: 20,
 };
 
-test('flood group: local ports plus a VLAN-tagged bucket per remote member; flood-local: local ports only', (t) => {
+test('flood group: local ports plus the uplink tagged with the encap VLAN; flood-local: local ports only', (t) => {
   const { groups } = renderFlood([bd]);
   t.deepEqual(groups.map(describeGroup), [
     `group_id=${floodGroupId(100)},type=all,bucket=actions=output:1,bucket=actions=output:2,bucket=actions=push_vlan:0x8100,set_field:4196->vlan_vid,output:20`,
@@ -18,7 +17,7 @@ test('flood group: local ports plus a VLAN-tagged bucket per remote member; floo
   ]);
 });
 
-test('Flood table: pods flood everywhere, fabric traffic floods locally (split horizon)', (t) => {
+test('Flood table: pods flood everywhere, traffic from the leaf floods locally (split horizon)', (t) => {
   t.deepEqual(renderFlood([bd]).flows.map(describeFlow).sort(), [
     'table=Flood, priority=0 actions=drop',
     `table=Flood, priority=200,reg0=0x1/0xf,reg2=0x64/0xfff actions=group:${floodGroupId(100)}`,
@@ -30,4 +29,12 @@ test('each bridge domain has its own multicast group and group ids', (t) => {
   t.is(bridgeDomainGroup(100), '239.255.0.100');
   t.is(bridgeDomainGroup(4094), '239.255.15.254');
   t.not(floodLocalGroupId(100), floodGroupId(101));
+});
+
+test('no uplink yet: the flood group reaches the local ports only', (t) => {
+  const { groups } = renderFlood([{ name: bd.name, vlan: bd.vlan, localPorts: bd.localPorts }]);
+  t.is(
+    groups.map(describeGroup)[0],
+    `group_id=${floodGroupId(100)},type=all,bucket=actions=output:1,bucket=actions=output:2`,
+  );
 });

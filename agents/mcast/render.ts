@@ -1,9 +1,11 @@
 /**
  * BUM replication (pure). Per bridge domain with local endpoints:
- *   flood group      local ports of the domain + one bucket per other node
- *                    that joined the domain's group (tagged with the VLAN)
+ *   flood group      local ports of the domain + the uplink, tagged with the
+ *                    domain's encap VLAN: the leaf floods it to every other
+ *                    node's port in that VLAN (VLAN encap needs no
+ *                    membership on the node's side)
  *   flood-local      local ports only: for broadcasts that came from the
- *                    fabric (split horizon: never send them back out)
+ *                    leaf (split horizon: never send them back out)
  * and the Flood-table flows choosing between them by packet source.
  * OpenFlow skips a bucket's output to the ingress port, so the sender
  * never gets its own broadcast back.
@@ -14,17 +16,15 @@ import { type Flow, FloodGroupBase, type Group } from '../opflex/pipeline.ts';
 export interface BridgeDomainState {
   name: string;
   vlan: number;
-  /** Multicast group address the domain's members join (the fabric's GIPo). */
-  group: string;
   localPorts: number[];
-  /** ofports of fabric links toward other nodes that joined the group. */
-  remoteLinks: { node: string; ofport: number }[];
+  /** ofport of the uplink toward the leaf, once OVSDB reports it. */
+  uplinkOfport?: number;
 }
 
 export const floodGroupId = (vlan: number): number => FloodGroupBase + vlan * 2;
 export const floodLocalGroupId = (vlan: number): number => FloodGroupBase + vlan * 2 + 1;
 
-/** 239.255.<vlan hi>.<vlan lo>: administratively scoped, one per domain. */
+/** 239.255.<vlan hi>.<vlan lo>: administratively scoped, one per domain (the GIPo of VXLAN encap). */
 export function bridgeDomainGroup(vlan: number): string {
   return `239.255.${vlan >> 8}.${vlan & 255}`;
 }
@@ -35,10 +35,12 @@ export function mcastCanaryFlow(): Flow {
 
 export function floodGroup(bd: BridgeDomainState): Group {
   const local = bd.localPorts.map((p) => `bucket=actions=output:${p}`);
-  const remote = bd.remoteLinks.map(
-    (l) =>
-      `bucket=actions=push_vlan:0x8100,set_field:${0x1000 | bd.vlan}->vlan_vid,output:${l.ofport}`,
-  );
+  const remote =
+    bd.uplinkOfport === undefined
+      ? []
+      : [
+          `bucket=actions=push_vlan:0x8100,set_field:${0x1000 | bd.vlan}->vlan_vid,output:${bd.uplinkOfport}`,
+        ];
   return { id: floodGroupId(bd.vlan), spec: ['type=all', ...local, ...remote].join(',') };
 }
 

@@ -1,9 +1,10 @@
 /**
- * Two nodes, each with its own ovsdb-server/ovs-vswitchd, joined by a veth
- * "fabric link". Pods share one /16 and bridge domain across nodes: the
- * first packet between them needs an ARP broadcast replicated by the mcast
- * daemons; after that traffic follows the remote-subnet routes. Policy is
- * enforced on each side.
+ * Two nodes, each with its own ovsdb-server/ovs-vswitchd, cabled by their
+ * uplinks to the simulated leaf (VLAN encap). Pods share one /16 and bridge
+ * domain across nodes: the first packet between them needs an ARP
+ * broadcast, replicated by the mcast daemon's flood group to the uplink and
+ * by the leaf to the other node; after that traffic follows the pod-subnet
+ * route to the uplink. Policy is enforced on each side.
  */
 import test from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -10,19 +10,34 @@ import { isIPv4Cidr } from './iprange.ts';
 
 const macAddress = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
 
+/** A pod subnet of the cluster and its pervasive gateway (the same on every node and on the leaf). */
+export const PodSubnet = z.object({ cidr: z.cidrv4(), gateway: z.ipv4() });
+export type PodSubnet = z.infer<typeof PodSubnet>;
+
+/**
+ * The node's uplink toward the ACI leaf. `vlan`: the port is the physical
+ * uplink interface itself, and every frame on it carries its bridge
+ * domain's encap VLAN (the leaf switches and routes per VLAN).
+ */
+export const UplinkConfig = z.object({ port: z.string().min(1), encap: z.literal('vlan') });
+export type UplinkConfig = z.infer<typeof UplinkConfig>;
+
 /** Node-level settings that do not come from the per-object files. */
 export const DataplaneConfig = z.object({
   nodeName: z.string().min(1),
-  /** The pods' default gateway. ARP for it is answered with `mac`; `port`, if set, is the OVS port behind which it lives. */
+  /** The pods' default gateway. ARP for it is answered with `mac`; `port`, if set, is the OVS port of the node's host stack. */
   gateway: z.object({ ip: z.ipv4(), mac: macAddress, port: z.string().optional() }),
+  /**
+   * Every pod subnet of the cluster: ARP for each gateway is answered
+   * locally, and any address in them that is not a local pod is behind the
+   * uplink (the leaf knows where; no per-node routes).
+   */
+  podSubnets: z.array(PodSubnet).default([]),
+  uplink: UplinkConfig.optional(),
   /** Node addresses that NodePort services listen on. */
   nodeIPs: z.array(z.ipv4()).default([]),
   hairpinIP: z.ipv4().default(DefaultHairpinIP),
-  /** Links of the (simulated) fabric toward other nodes and the pod subnets behind each. */
-  fabricLinks: z
-    .array(z.object({ node: z.string(), port: z.string(), subnets: z.array(z.cidrv4()) }))
-    .default([]),
-  /** Bridge domain -> VLAN used on fabric links; unnamed domains get a stable hash. */
+  /** Bridge domain -> encap VLAN on the uplink; unnamed domains get a stable hash. */
   bridgeDomainVlans: z.record(z.string(), z.number().int().min(1).max(4094)).default({}),
 });
 export type DataplaneConfig = z.infer<typeof DataplaneConfig>;
@@ -37,11 +52,11 @@ export interface LocalEndpoint {
   securityGroups: string[];
 }
 
-export interface FabricLink {
-  node: string;
+/** The uplink once OVSDB reports its ofport. */
+export interface Uplink {
   port: string;
   ofport: number;
-  subnets: string[];
+  encap: UplinkConfig['encap'];
 }
 
 export interface Model {
@@ -50,7 +65,7 @@ export interface Model {
   securityGroups: Map<string, SecurityGroupFile>;
   services: ServiceFile[];
   gatewayOfport?: number;
-  links: FabricLink[];
+  uplink?: Uplink;
 }
 
 export interface FileSet {
@@ -67,6 +82,11 @@ export function fnv1a(text: string): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h >>> 0;
+}
+
+/** The gateway IPs ARP is answered for: the configured one and each pod subnet's. */
+export function gatewayIPs(config: DataplaneConfig): string[] {
+  return [...new Set([config.gateway.ip, ...config.podSubnets.map((s) => s.gateway)])];
 }
 
 export function bridgeDomainVlan(name: string, overrides: Record<string, number>): number {
@@ -98,18 +118,16 @@ export function buildModel(
       securityGroups: ep.securityGroups,
     });
   }
-  const links: FabricLink[] = [];
-  for (const l of config.fabricLinks) {
-    const ofport = ofports.get(l.port);
-    if (ofport !== undefined) links.push({ ...l, ofport });
-  }
+  const uplinkOfport = config.uplink ? ofports.get(config.uplink.port) : undefined;
   return {
     config,
     endpoints,
     securityGroups: new Map(files.securityGroups.map((g) => [g.name, g])),
     services: [...files.services].sort((a, b) => a.uuid.localeCompare(b.uuid)),
     gatewayOfport: config.gateway.port ? ofports.get(config.gateway.port) : undefined,
-    links,
+    ...(config.uplink && uplinkOfport !== undefined
+      ? { uplink: { ...config.uplink, ofport: uplinkOfport } }
+      : {}),
   };
 }
 

@@ -52,13 +52,13 @@ test('Classifier and SpoofGuard for a pod', (t) => {
   ]);
 });
 
-test('Classifier for the gateway and the fabric link; spoof guard drops the rest of pod traffic', (t) => {
+test('Classifier for the gateway and the uplink (by the VLAN of each local bridge domain); spoof guard drops the rest of pod traffic', (t) => {
   t.deepEqual(
     lines(classifierFlows(defaultModel()), (l) => !ofPod1(l) && !/in_port=2\b/.test(l)),
     [
       'table=Classifier, priority=200,in_port=10 actions=load:0x2->NXM_NX_REG0[0..3],goto_table:SpoofGuard',
-      'table=Classifier, priority=200,in_port=20 actions=load:0x3->NXM_NX_REG0[0..3],goto_table:SpoofGuard',
-      'table=Classifier, priority=210,in_port=20,vlan_tci=0x1000/0x1000 actions=move:NXM_OF_VLAN_TCI[0..11]->NXM_NX_REG2[0..11],pop_vlan,load:0x3->NXM_NX_REG0[0..3],goto_table:SpoofGuard',
+      'table=Classifier, priority=200,in_port=20 actions=drop',
+      'table=Classifier, priority=210,in_port=20,dl_vlan=100 actions=pop_vlan,load:0x64->NXM_NX_REG2[0..11],load:0x3->NXM_NX_REG0[0..3],goto_table:SpoofGuard',
       'table=SpoofGuard, priority=100,reg0=0x1/0xf actions=drop',
       'table=SpoofGuard, priority=50,arp actions=goto_table:ARPResponder',
       'table=SpoofGuard, priority=50,ip actions=goto_table:UnSNAT',
@@ -66,13 +66,14 @@ test('Classifier for the gateway and the fabric link; spoof guard drops the rest
   );
 });
 
-test('ARP: gateway and local pods answered, broadcasts flooded, unicast by MAC or remote subnet', (t) => {
+test('ARP: gateway and local pods answered, broadcasts flooded, unicast by MAC or pod subnet (uplink), replies to the leaf SVI to the uplink', (t) => {
   const reply = (mac: string, ip: string): string =>
     `move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:${mac}->eth_src,load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],set_field:${mac}->arp_sha,move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],set_field:${ip}->arp_spa,IN_PORT`;
   t.deepEqual(lines(arpFlows(defaultModel({ endpoints: [PodA] }))), [
-    'table=ARPForwarding, priority=190,arp,arp_tpa=10.2.0.0/24 actions=load:0x14->NXM_NX_REG1[0..31],goto_table:Output',
+    'table=ARPForwarding, priority=190,arp,arp_tpa=10.1.0.0/16 actions=load:0x14->NXM_NX_REG1[0..31],goto_table:Output',
     'table=ARPForwarding, priority=200,arp,dl_dst=0a:58:0a:00:00:01 actions=load:0x1->NXM_NX_REG1[0..31],goto_table:Output',
     'table=ARPForwarding, priority=200,arp,dl_dst=0a:58:0a:00:00:ff actions=load:0xa->NXM_NX_REG1[0..31],goto_table:Output',
+    'table=ARPForwarding, priority=205,arp,arp_op=2,dl_dst=0a:58:0a:00:00:ff,arp_tpa=10.1.0.1 actions=load:0x14->NXM_NX_REG1[0..31],goto_table:Output',
     'table=ARPForwarding, priority=210,arp,dl_dst=ff:ff:ff:ff:ff:ff actions=goto_table:Flood',
     'table=ARPResponder, priority=0 actions=goto_table:ARPForwarding',
     `table=ARPResponder, priority=190,arp,reg0=0x1/0xf,arp_op=1,arp_tpa=10.1.0.11 actions=${reply('0a:58:0a:00:00:01', '10.1.0.11')}`,
@@ -81,16 +82,16 @@ test('ARP: gateway and local pods answered, broadcasts flooded, unicast by MAC o
   ]);
 });
 
-test('L3Forwarding and Output: local pods, remote subnet via the fabric (VLAN-tagged), default via the gateway', (t) => {
+test('L3Forwarding and Output: local pods, the rest of the pod subnets via the uplink (VLAN-tagged, never untagged), default via the gateway', (t) => {
   t.deepEqual(lines(forwardingFlows(defaultModel({ endpoints: [PodA] }))), [
     'table=L3Forwarding, priority=0,ip actions=set_field:0a:58:0a:00:00:ff->eth_dst,load:0xa->NXM_NX_REG1[0..31],goto_table:IngressRule',
-    'table=L3Forwarding, priority=190,ip,nw_dst=10.2.0.0/24 actions=load:0x14->NXM_NX_REG1[0..31],goto_table:IngressRule',
+    'table=L3Forwarding, priority=190,ip,nw_dst=10.1.0.0/16 actions=load:0x14->NXM_NX_REG1[0..31],goto_table:IngressRule',
     'table=L3Forwarding, priority=200,ip,nw_dst=10.1.0.11 actions=set_field:0a:58:0a:00:00:01->eth_dst,load:0x1->NXM_NX_REG1[0..31],goto_table:IngressRule',
     'table=Output, priority=200,reg1=0x1 actions=output:1',
     'table=Output, priority=200,reg1=0x14 actions=push_vlan:0x8100,move:NXM_NX_REG2[0..11]->NXM_OF_VLAN_TCI[0..11],output:20',
     'table=Output, priority=200,reg1=0xa actions=output:10',
     'table=Output, priority=210,in_port=1,reg1=0x1 actions=IN_PORT',
-    'table=Output, priority=210,reg1=0x14,reg2=0x0/0xfff actions=output:20',
+    'table=Output, priority=210,reg1=0x14,reg2=0x0/0xfff actions=drop',
   ]);
 });
 

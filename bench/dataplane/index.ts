@@ -109,7 +109,6 @@ function modelFor(c: Cluster): Model {
     })),
     securityGroups: new Map(compiled.groups.map((g) => [g.name, g])),
     services: [],
-    links: [],
   };
 }
 

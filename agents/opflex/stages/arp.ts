@@ -6,7 +6,7 @@
  * the target subnet (remote).
  */
 import { PktSource, Source, TargetOFPort, loadField, matchField } from '../fields.ts';
-import type { FabricLink, LocalEndpoint, Model } from '../model.ts';
+import { type LocalEndpoint, type Model, type Uplink, gatewayIPs } from '../model.ts';
 import { type Flow, goto } from '../pipeline.ts';
 
 /** Turns the request into a reply from `mac`/`ip` and sends it back where it came from. */
@@ -23,8 +23,9 @@ function arpReplyActions(mac: string, ip: string): string {
   ].join(',');
 }
 
-export function gatewayARPResponderFlow(m: Model): Flow {
-  const { ip, mac } = m.config.gateway;
+/** The pervasive gateway answers on every node: each pod subnet's gateway IP, with the router MAC. */
+export function gatewayARPResponderFlow(m: Model, ip: string): Flow {
+  const { mac } = m.config.gateway;
   return {
     table: 'ARPResponder',
     priority: 200,
@@ -75,12 +76,28 @@ export function arpToGatewayFlow(m: Model, ofport: number): Flow {
   };
 }
 
-export function arpToFabricFlow(link: FabricLink, subnet: string): Flow {
+/** ARP for a pod subnet address that is not local: the leaf floods or forwards it in the bridge domain. */
+export function arpToUplinkFlow(uplink: Uplink, subnet: string): Flow {
   return {
     table: 'ARPForwarding',
     priority: 190,
     match: `arp,arp_tpa=${subnet}`,
-    actions: `${loadField(TargetOFPort, link.ofport)},${goto('Output')}`,
+    actions: `${loadField(TargetOFPort, uplink.ofport)},${goto('Output')}`,
+    feature: 'Fabric',
+  };
+}
+
+/**
+ * A pod's reply to an ARP request of the gateway IP came from the leaf's
+ * SVI (the node's host stack never asks from that address): it goes back
+ * to the leaf, not to the gateway port, although both use the router MAC.
+ */
+export function arpReplyToLeafFlow(m: Model, uplink: Uplink, gatewayIP: string): Flow {
+  return {
+    table: 'ARPForwarding',
+    priority: 205,
+    match: `arp,arp_op=2,dl_dst=${m.config.gateway.mac},arp_tpa=${gatewayIP}`,
+    actions: `${loadField(TargetOFPort, uplink.ofport)},${goto('Output')}`,
     feature: 'Fabric',
   };
 }
@@ -94,7 +111,7 @@ export function arpFlows(m: Model): Flow[] {
       actions: goto('ARPForwarding'),
       feature: 'Arp',
     },
-    gatewayARPResponderFlow(m),
+    ...gatewayIPs(m.config).map((ip) => gatewayARPResponderFlow(m, ip)),
     arpBroadcastFlow(),
   ];
   for (const ep of m.endpoints) {
@@ -102,6 +119,9 @@ export function arpFlows(m: Model): Flow[] {
     flows.push(arpToEndpointFlow(ep));
   }
   if (m.gatewayOfport !== undefined) flows.push(arpToGatewayFlow(m, m.gatewayOfport));
-  for (const link of m.links) for (const s of link.subnets) flows.push(arpToFabricFlow(link, s));
+  if (m.uplink) {
+    for (const s of m.config.podSubnets) flows.push(arpToUplinkFlow(m.uplink, s.cidr));
+    for (const ip of gatewayIPs(m.config)) flows.push(arpReplyToLeafFlow(m, m.uplink, ip));
+  }
   return flows;
 }

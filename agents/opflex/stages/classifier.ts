@@ -3,7 +3,7 @@
  * allowed to send it (its own MAC and IPs only).
  */
 import { BridgeDomain, PktSource, Source, loadField, matchField } from '../fields.ts';
-import type { FabricLink, LocalEndpoint, Model } from '../model.ts';
+import type { LocalEndpoint, Model, Uplink } from '../model.ts';
 import { type Flow, goto } from '../pipeline.ts';
 
 export function podClassifierFlow(ep: LocalEndpoint): Flow {
@@ -26,23 +26,28 @@ export function gatewayClassifierFlow(ofport: number): Flow {
   };
 }
 
-/** Fabric frames carry their bridge domain as a VLAN tag; it moves into a register and the tag goes. */
-export function fabricTaggedClassifierFlow(link: FabricLink): Flow {
+/**
+ * Frames from the leaf carry their bridge domain's encap VLAN: the VLAN
+ * becomes the BridgeDomain register and the tag goes. One flow per bridge
+ * domain with local endpoints: a frame of any other VLAN has no receiver here.
+ */
+export function uplinkVlanClassifierFlow(uplink: Uplink, vlan: number): Flow {
   return {
     table: 'Classifier',
     priority: 210,
-    match: `in_port=${link.ofport},vlan_tci=0x1000/0x1000`,
-    actions: `move:NXM_OF_VLAN_TCI[0..11]->${'NXM_NX_REG2[0..11]'},pop_vlan,${loadField(PktSource, Source.Fabric)},${goto('SpoofGuard')}`,
+    match: `in_port=${uplink.ofport},dl_vlan=${vlan}`,
+    actions: `pop_vlan,${loadField(BridgeDomain, vlan)},${loadField(PktSource, Source.Fabric)},${goto('SpoofGuard')}`,
     feature: 'Fabric',
   };
 }
 
-export function fabricUntaggedClassifierFlow(link: FabricLink): Flow {
+/** Untagged frames and other VLANs from the uplink: dropped (said here, not left to the table miss). */
+export function uplinkDropFlow(uplink: Uplink): Flow {
   return {
     table: 'Classifier',
     priority: 200,
-    match: `in_port=${link.ofport}`,
-    actions: `${loadField(PktSource, Source.Fabric)},${goto('SpoofGuard')}`,
+    match: `in_port=${uplink.ofport}`,
+    actions: 'drop',
     feature: 'Fabric',
   };
 }
@@ -105,8 +110,11 @@ export function classifierFlows(m: Model): Flow[] {
     for (const ip of ep.ipv4) flows.push(spoofGuardIPFlow(ep, ip), spoofGuardARPFlow(ep, ip));
   }
   if (m.gatewayOfport !== undefined) flows.push(gatewayClassifierFlow(m.gatewayOfport));
-  for (const link of m.links)
-    flows.push(fabricTaggedClassifierFlow(link), fabricUntaggedClassifierFlow(link));
+  if (m.uplink) {
+    for (const vlan of new Set(m.endpoints.map((ep) => ep.vlan)))
+      flows.push(uplinkVlanClassifierFlow(m.uplink, vlan));
+    flows.push(uplinkDropFlow(m.uplink));
+  }
   flows.push(spoofGuardPodDropFlow(), ...spoofGuardPassFlows());
   return flows;
 }

@@ -1,12 +1,15 @@
 /**
- * L3Forwarding and Output: destination IP picks the port (local pod, the
- * gateway, or the fabric link owning the remote subnet). Local delivery
- * rewrites the destination MAC, so routed packets (sent to the gateway MAC,
- * e.g. to a service IP) reach the pod. Fabric traffic leaves tagged with its
- * bridge domain's VLAN.
+ * L3Forwarding and Output: destination IP picks the port (a local pod, the
+ * uplink for every other pod-subnet address, else the gateway port to the
+ * node's host stack). Local delivery rewrites the destination MAC, so routed
+ * packets (sent to the gateway MAC, e.g. to a service IP) reach the pod.
+ * Toward the uplink the frame is left as the pod sent it: bridged traffic
+ * keeps the remote pod's MAC, routed traffic keeps the router MAC, and the
+ * leaf switches or routes it (it is the pervasive gateway). It leaves
+ * tagged with the source's bridge-domain VLAN.
  */
 import { BridgeDomain, TargetOFPort, loadField, matchField } from '../fields.ts';
-import type { FabricLink, LocalEndpoint, Model } from '../model.ts';
+import type { LocalEndpoint, Model, Uplink } from '../model.ts';
 import { type Flow, goto } from '../pipeline.ts';
 
 export function l3ToEndpointFlow(ep: LocalEndpoint, ip: string): Flow {
@@ -19,17 +22,17 @@ export function l3ToEndpointFlow(ep: LocalEndpoint, ip: string): Flow {
   };
 }
 
-export function l3ToFabricFlow(link: FabricLink, subnet: string): Flow {
+export function l3ToUplinkFlow(uplink: Uplink, subnet: string): Flow {
   return {
     table: 'L3Forwarding',
     priority: 190,
     match: `ip,nw_dst=${subnet}`,
-    actions: `${loadField(TargetOFPort, link.ofport)},${goto('IngressRule')}`,
+    actions: `${loadField(TargetOFPort, uplink.ofport)},${goto('IngressRule')}`,
     feature: 'Fabric',
   };
 }
 
-/** Everything not local and not behind the fabric leaves through the gateway (the node's host stack). */
+/** Everything not in a pod subnet leaves through the gateway port (the node's host stack). */
 export function l3ToGatewayFlow(m: Model, ofport: number): Flow {
   return {
     table: 'L3Forwarding',
@@ -61,24 +64,31 @@ export function outputHairpinFlow(ofport: number): Flow {
   };
 }
 
-export function outputToFabricFlows(link: FabricLink): Flow[] {
-  return [
-    {
-      table: 'Output',
-      priority: 200,
-      match: matchField(TargetOFPort, link.ofport),
-      actions: `push_vlan:0x8100,move:NXM_NX_REG2[0..11]->NXM_OF_VLAN_TCI[0..11],output:${link.ofport}`,
-      feature: 'Fabric',
-    },
-    // No bridge domain (gateway traffic): untagged.
-    {
-      table: 'Output',
-      priority: 210,
-      match: `${matchField(TargetOFPort, link.ofport)},${matchField(BridgeDomain, 0)}`,
-      actions: `output:${link.ofport}`,
-      feature: 'Fabric',
-    },
-  ];
+/** Toward the leaf every frame carries its bridge domain's encap VLAN. */
+export function outputToUplinkFlow(uplink: Uplink): Flow {
+  return {
+    table: 'Output',
+    priority: 200,
+    match: matchField(TargetOFPort, uplink.ofport),
+    actions: `push_vlan:0x8100,move:NXM_NX_REG2[0..11]->NXM_OF_VLAN_TCI[0..11],output:${uplink.ofport}`,
+    feature: 'Fabric',
+  };
+}
+
+/**
+ * The node's host stack (gateway port) belongs to no bridge domain, so it
+ * has no encap VLAN to reach the leaf with: dropped rather than sent
+ * untagged, which the leaf would drop anyway. (In ACI the node reaches
+ * remote pods through its own node-network uplink and the leaf's routing.)
+ */
+export function uplinkNoBridgeDomainDropFlow(uplink: Uplink): Flow {
+  return {
+    table: 'Output',
+    priority: 210,
+    match: `${matchField(TargetOFPort, uplink.ofport)},${matchField(BridgeDomain, 0)}`,
+    actions: 'drop',
+    feature: 'Fabric',
+  };
 }
 
 export function forwardingFlows(m: Model): Flow[] {
@@ -90,9 +100,9 @@ export function forwardingFlows(m: Model): Flow[] {
   if (m.gatewayOfport !== undefined) {
     flows.push(l3ToGatewayFlow(m, m.gatewayOfport), outputToPortFlow(m.gatewayOfport));
   }
-  for (const link of m.links) {
-    for (const s of link.subnets) flows.push(l3ToFabricFlow(link, s));
-    flows.push(...outputToFabricFlows(link));
+  if (m.uplink) {
+    for (const s of m.config.podSubnets) flows.push(l3ToUplinkFlow(m.uplink, s.cidr));
+    flows.push(outputToUplinkFlow(m.uplink), uplinkNoBridgeDomainDropFlow(m.uplink));
   }
   return flows;
 }

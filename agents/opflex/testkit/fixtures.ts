@@ -1,6 +1,7 @@
 /**
  * One default model for render tests (tigera-style: each test changes one
- * thing). Two pods on ofports 1 and 2, a gateway port 10, a fabric link 20.
+ * thing). Two pods on ofports 1 and 2, a gateway port 10, the uplink 20 (VLAN encap);
+ * the cluster's pod subnet is 10.1.0.0/16, so 10.2.0.0/16 is not behind the uplink.
  */
 import type { SecurityGroupFile, ServiceFile } from '../files.ts';
 import { DataplaneConfig, type LocalEndpoint, type Model } from '../model.ts';
@@ -28,13 +29,14 @@ export function defaultModel(change: Partial<Model> = {}): Model {
       nodeName: 'n1',
       gateway: { ip: '10.1.0.1', mac: '0a:58:0a:00:00:ff', port: 'gw0' },
       nodeIPs: ['192.168.0.10'],
-      fabricLinks: [{ node: 'n2', port: 'fab0', subnets: ['10.2.0.0/24'] }],
+      podSubnets: [{ cidr: '10.1.0.0/16', gateway: '10.1.0.1' }],
+      uplink: { port: 'eth1', encap: 'vlan' },
     }),
     endpoints: [PodA, PodB],
     securityGroups: new Map(),
     services: [],
     gatewayOfport: 10,
-    links: [{ node: 'n2', port: 'fab0', ofport: 20, subnets: ['10.2.0.0/24'] }],
+    uplink: { port: 'eth1', ofport: 20, encap: 'vlan' },
     ...change,
   };
 }

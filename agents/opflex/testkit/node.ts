@@ -10,6 +10,7 @@ import { OvsdbClient } from '../../openvswitch/ovsdb.ts';
 import { OvsSupervisor, vswitchdCtlPath, waitForOfport } from '../../openvswitch/supervisor.ts';
 import { addPort } from '../../openvswitch/vswitch.ts';
 import { OpflexAgent, folders } from '../agent.ts';
+import { type AgentFromFile, startAgentFromFile } from '../run.ts';
 import {
   type EndpointFile,
   EndpointFileSuffix,
@@ -30,7 +31,11 @@ export interface TestNodeOptions {
   gatewayIp: string;
   gatewayMac: string;
   nodeIPs?: string[];
-  fabricLinks?: { node: string; port: string; subnets: string[] }[];
+  /**
+   * Run the agent as its entry point does, from this agent.json (written by
+   * the host agent's code); the gateway fields above are then unused.
+   */
+  agentConfigFile?: string;
   log: Logger;
 }
 
@@ -47,8 +52,9 @@ export class TestNode {
   readonly ovsDir: string;
   readonly pods: TestPod[] = [];
   sup!: OvsSupervisor;
-  agent!: OpflexAgent;
   db!: OvsdbClient;
+  private direct?: OpflexAgent;
+  private fromFile?: AgentFromFile;
 
   constructor(readonly opts: TestNodeOptions) {
     this.stateDir = path.join(opts.dir, 'state');
@@ -60,8 +66,20 @@ export class TestNode {
       nodeName: this.opts.name,
       gateway: { ip: this.opts.gatewayIp, mac: this.opts.gatewayMac },
       nodeIPs: this.opts.nodeIPs ?? [],
-      fabricLinks: this.opts.fabricLinks ?? [],
     });
+  }
+
+  /** The running agent (with a config file: the one started from its current content). */
+  get agent(): OpflexAgent {
+    const agent = this.fromFile ? this.fromFile.agent : this.direct;
+    if (!agent)
+      throw new Error(`node ${this.opts.name}: no agent running (config file not read yet?)`);
+    return agent;
+  }
+
+  /** With a config file: resolves once the agent runs with its first valid content. */
+  async agentConfigured(): Promise<void> {
+    await this.fromFile?.watcher.firstApplied;
   }
 
   async start(): Promise<void> {
@@ -79,21 +97,33 @@ export class TestNode {
   }
 
   async startAgent(): Promise<void> {
-    this.agent = new OpflexAgent({
+    const tuning = { probeIntervalMs: 300, rescanIntervalMs: 1000 };
+    if (this.opts.agentConfigFile) {
+      this.fromFile = await startAgentFromFile({
+        file: this.opts.agentConfigFile,
+        log: this.opts.log.child({ node: this.opts.name }),
+        tuning,
+        pollIntervalMs: 300,
+      });
+      return;
+    }
+    this.direct = new OpflexAgent({
       config: this.config(),
       stateDir: this.stateDir,
       ovsRundir: this.ovsDir,
       bridge: this.opts.bridge,
       log: this.opts.log.child({ node: this.opts.name }),
-      probeIntervalMs: 300,
-      rescanIntervalMs: 1000,
+      ...tuning,
     });
-    await this.agent.start();
+    await this.direct.start();
   }
 
-  async addFabricPort(name: string): Promise<void> {
-    await addPort(this.db, this.opts.bridge, { name });
-    await waitForOfport(this.db, name);
+  /** Stops the agent (either kind); startAgent() starts it again. */
+  async stopAgent(): Promise<void> {
+    await this.fromFile?.stop();
+    await this.direct?.stop();
+    this.fromFile = undefined;
+    this.direct = undefined;
   }
 
   /** Creates the netns + veth, attaches it to OVS, writes the endpoint file. */
@@ -186,7 +216,7 @@ export class TestNode {
   }
 
   async stop(): Promise<void> {
-    await this.agent?.stop().catch(() => undefined);
+    await this.stopAgent().catch(() => undefined);
     this.db?.close();
     for (const pod of this.pods) await deleteNetns(pod.netns);
     await this.sup?.stop().catch(() => undefined);

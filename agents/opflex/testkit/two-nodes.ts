@@ -1,24 +1,47 @@
 /**
- * Two simulated nodes joined by a fabric link (a veth between the node
- * namespaces), each with its own OVS, opflex agent and mcast daemon. Node i
- * owns pod subnet <prefix>.<i>.0/24; pods use the whole /16 with one
- * anycast gateway, so cross-node traffic needs the flooded ARP first.
+ * Two simulated nodes behind one simulated ACI leaf (VLAN encap), each node
+ * with its own OVS, opflex agent and mcast daemon. Nothing here writes a
+ * flow or a config by hand: the host agent's own code computes each node's
+ * agent.json / mcast.json (nodeAgentFiles) and creates its gateway and
+ * uplink ports (ensureNodePorts); the agents run as their entry points do,
+ * from those files (started before the files exist, as under a kubelet).
+ *
+ * Bridge domains: `bd-pods` owns <prefix>.0.0/16 and `bd-other` owns
+ * <otherPrefix>.0.0/16, gateways .0.1 on the leaf's SVIs. Node i's pods get
+ * <prefix>.<i+1>.<host>; pods use the whole /16, so traffic within a BD
+ * needs the flooded ARP first, and traffic between BDs is routed by the leaf.
  */
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { McastDaemon } from '../../mcast/daemon.ts';
-import { DirectoryFabric } from '../../mcast/fabric.ts';
+import { LeafSimulator } from '../../../e2e/leaf-simulator/leaf.ts';
+import {
+  type NodeAgentFiles,
+  type NodeFacts,
+  ensureNodePorts,
+  nodeAgentFiles,
+  nodePortsPlan,
+  writeNodeAgentFiles,
+} from '../../host/node-agents.ts';
+import type { McastDaemon } from '../../mcast/daemon.ts';
+import { type DaemonFromFile, startDaemonFromFile } from '../../mcast/run.ts';
 import { type Cleanup, macFor, run } from './netns.ts';
 import { TestNode, type TestPod } from './node.ts';
 
+export const BridgeDomains = ['bd-pods', 'bd-other'] as const;
+
 export interface TwoNodes {
   nodes: [TestNode, TestNode];
-  daemons: McastDaemon[];
+  readonly daemons: McastDaemon[];
+  leaf: LeafSimulator;
+  /** What the host agent's code wrote for each node. */
+  files: [NodeAgentFiles, NodeAgentFiles];
+  facts: [NodeFacts, NodeFacts];
   addPod(
     nodeIndex: 0 | 1,
     key: string,
     hostNumber: number,
     bridgeDomain?: string,
+    subnetPrefix?: string,
   ): Promise<TestPod>;
   settle(): Promise<void>;
 }
@@ -26,90 +49,112 @@ export interface TwoNodes {
 export async function startTwoNodes(opts: {
   tag: string;
   prefix: string;
+  /** Second octet pair of bd-other's subnet; default: prefix with the second octet + 1. */
+  otherPrefix?: string;
   dir: string;
   log: Logger;
   cleanup: Cleanup;
 }): Promise<TwoNodes> {
   const { tag, prefix, dir, log, cleanup } = opts;
+  const [a = '10', b = '0'] = prefix.split('.');
+  const otherPrefix = opts.otherPrefix ?? `${a}.${Number(b) + 1}`;
+  const subnetOf: Record<string, string> = {
+    'bd-pods': `${prefix}.0.1/16`,
+    'bd-other': `${otherPrefix}.0.1/16`,
+  };
   const names = ['n1', 'n2'] as const;
-  const link = { n1: `${tag}l1`, n2: `${tag}l2` };
-  const gateway = `${prefix}.0.1`;
+  const facts = names.map((name): NodeFacts => ({
+    nodeName: name,
+    // The PodIPPool's gateways: every pod subnet of the cluster.
+    gateways: Object.values(subnetOf),
+    nodeIPs: [],
+    stateDir: path.join(dir, name, 'state'),
+    ovsRunDir: path.join(dir, name, 'ovs'),
+    bridge: `br${tag}${name.slice(1)}`,
+    encapType: 'vlan',
+    uplinkInterface: 'eth1',
+    vlanPool: { start: 3000, end: 3999 },
+    bridgeDomains: [...BridgeDomains],
+  })) as [NodeFacts, NodeFacts];
+  const files = facts.map(nodeAgentFiles) as [NodeAgentFiles, NodeAgentFiles];
+  const vlans = files[0]['agent.json'].bridgeDomainVlans as Record<string, number>;
+  // What the APIC would tell the leaf: each BD's encap VLAN and subnets.
+  const leaf = await LeafSimulator.start({
+    name: `${tag}-leaf`,
+    bridgeDomains: BridgeDomains.map((bd) => ({
+      name: bd,
+      vlan: vlans[bd] ?? 0,
+      subnets: [subnetOf[bd] ?? ''],
+    })),
+    log,
+  });
+  cleanup.add(() => leaf.stop());
+
   const nodes: TestNode[] = [];
+  const fromFile: DaemonFromFile[] = [];
   for (const [i, name] of names.entries()) {
-    const other = names[1 - i] ?? 'n1';
+    const f = facts[i] as NodeFacts;
+    const configDir = path.join(dir, name, 'hostconfig');
     const node = new TestNode({
       name,
       netns: `${tag}-${name}`,
       dir: path.join(dir, name),
-      bridge: `br${tag}${i + 1}`,
-      gatewayIp: gateway,
-      gatewayMac: '0a:58:00:00:00:01',
-      fabricLinks: [{ node: other, port: link[name], subnets: [`${prefix}.${2 - i}.0/24`] }],
+      bridge: f.bridge,
+      gatewayIp: '',
+      gatewayMac: '',
+      agentConfigFile: path.join(configDir, 'agent.json'),
       log,
     });
     cleanup.add(() => node.stop());
     await node.start();
-    nodes.push(node);
-  }
-  await run('ip', [
-    'link',
-    'add',
-    link.n1,
-    'netns',
-    `${tag}-n1`,
-    'type',
-    'veth',
-    'peer',
-    'name',
-    link.n2,
-    'netns',
-    `${tag}-n2`,
-  ]);
-  const fabric = new DirectoryFabric(path.join(dir, 'fabric'));
-  const daemons: McastDaemon[] = [];
-  for (const [i, name] of names.entries()) {
-    const node = nodes[i];
-    if (!node) throw new Error('node missing');
-    await run('ip', ['-n', `${tag}-${name}`, 'link', 'set', link[name], 'up']);
-    await node.addFabricPort(link[name]);
-    const daemon = new McastDaemon({
-      nodeName: name,
-      stateDir: node.stateDir,
-      ovsRundir: node.ovsDir,
-      bridge: node.opts.bridge,
-      fabric,
-      fabricLinks: [{ node: names[1 - i] ?? 'n1', port: link[name] }],
+    const daemon = await startDaemonFromFile({
+      file: path.join(configDir, 'mcast.json'),
       log,
-      refreshIntervalMs: 300,
-      probeIntervalMs: 300,
+      tuning: { probeIntervalMs: 300, rescanIntervalMs: 1000 },
+      pollIntervalMs: 300,
     });
     cleanup.add(() => daemon.stop());
-    await daemon.start();
-    daemons.push(daemon);
+    fromFile.push(daemon);
+    await leaf.attachNode(name, node.opts.netns, 'eth1');
+    // The host agent's steps once it knows its PodIPPool: ports, then the agents' config.
+    await ensureNodePorts(nodePortsPlan(f), {
+      vsctl: (args) =>
+        run('ovs-vsctl', [`--db=unix:${node.sup.dbSocket}`, '--timeout=10', ...args]),
+      ip: (args) => run('ip', ['-n', node.opts.netns, ...args]),
+    });
+    await writeNodeAgentFiles(configDir, files[i] as NodeAgentFiles);
+    await node.agentConfigured();
+    await daemon.watcher.firstApplied;
+    nodes.push(node);
   }
   const [n1, n2] = nodes as [TestNode, TestNode];
+  const daemons = (): McastDaemon[] =>
+    fromFile.map((d) => d.daemon).filter((d): d is McastDaemon => d !== undefined);
   let macs = 0;
   return {
     nodes: [n1, n2],
-    daemons,
-    addPod: (nodeIndex, key, hostNumber, bridgeDomain = 'bd-pods') =>
+    get daemons() {
+      return daemons();
+    },
+    leaf,
+    files,
+    facts,
+    addPod: (nodeIndex, key, hostNumber, bridgeDomain = 'bd-pods', subnetPrefix = prefix) =>
       (nodeIndex === 0 ? n1 : n2).addPod({
         uuid: key,
         namespace: 'default',
         name: key,
         netns: `${tag}-${key}`,
         hostIf: `${tag}${key}`,
-        ip: `${prefix}.${nodeIndex + 1}.${hostNumber}`,
+        ip: `${subnetPrefix}.${nodeIndex + 1}.${hostNumber}`,
         prefixLen: 16,
         mac: macFor(0x85, ++macs),
-        gateway,
+        gateway: `${subnetPrefix}.0.1`,
         bridgeDomain,
       }),
     async settle() {
       for (const node of [n1, n2]) await node.agent.settled();
-      // Twice: the first pass publishes membership, the second sees the other node's.
-      for (const d of daemons) await d.settled();
-      for (const d of daemons) await d.settled();
+      for (const d of daemons()) await d.settled();
     },
   };
 }

@@ -1,0 +1,311 @@
+/**
+ * The simulated ACI leaf, VLAN encap: a network namespace of its own with
+ * one port per node uplink, switching per bridge domain (= encap VLAN) and
+ * routing between bridge domains as their pervasive gateway.
+ *
+ * The switch is an Open vSwitch of the leaf's own (its own ovsdb-server and
+ * ovs-vswitchd in the leaf namespace) running OVS's built-in 802.1Q
+ * learning switch (the NORMAL action: per-VLAN MAC learning, flooding of
+ * broadcast / unknown unicast / multicast to the other ports of the VLAN,
+ * trunk ports that drop untagged frames and foreign VLANs), not the
+ * OpenFlow pipeline under test. A Linux VLAN-aware bridge would be the
+ * first choice, being an independent implementation, but this machine's
+ * kernel has neither bridge VLAN filtering nor 802.1Q devices. The
+ * pervasive gateway is one SVI per bridge domain: an internal port, access
+ * port of the BD's VLAN, with ACI's router MAC 00:22:bd:f8:19:ff and the
+ * BD's gateway addresses, and the namespace's IPv4 forwarding routes
+ * between bridge domains (one VRF).
+ *
+ * Pure core: `*Args`/`*Lines` build the ovs-vsctl and iproute2 commands.
+ * Thin shell: `LeafSimulator`.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pino, { type Logger } from 'pino';
+import { OvsSupervisor, dbSocketPath } from '../../agents/openvswitch/supervisor.ts';
+
+const execFileP = promisify(execFile);
+
+export const AciRouterMac = '00:22:bd:f8:19:ff';
+/** The switch inside the leaf namespace. */
+export const LeafBridge = 'leaf0';
+
+export interface LeafBridgeDomain {
+  name: string;
+  /** The BD's encap VLAN on the node ports (with VLAN encap, the EPG encap the APIC allocated). */
+  vlan: number;
+  /** The BD's subnets, gateway/prefix form (10.2.0.1/16): the SVI answers for each gateway. */
+  subnets: string[];
+}
+
+export interface LeafOptions {
+  bridgeDomains: LeafBridgeDomain[];
+  routerMac?: string;
+  /** Namespace name; default unique per process and instance. */
+  name?: string;
+  log?: Logger;
+}
+
+/** A node where attachNode accepts it: a netns name (under /run/netns), a netns path, or a pid. */
+export type NodeNetns = string | number;
+
+export interface LeafPort {
+  node: string;
+  /** The leaf's end of the veth, in the leaf namespace. */
+  port: string;
+  /** The node's end, in the node's namespace. */
+  uplink: string;
+  /** Path of the node's network namespace. */
+  netnsPath: string;
+}
+
+export interface MacEntry {
+  mac: string;
+  vlan: number;
+  port: string;
+}
+
+export const sviName = (vlan: number): string => `bd${vlan}`;
+
+export function netnsPathOf(ns: NodeNetns): string {
+  if (typeof ns === 'number') return `/proc/${ns}/ns/net`;
+  return ns.includes('/') ? ns : `/run/netns/${ns}`;
+}
+
+/** The only flow of the leaf's bridge: be a learning switch. */
+export const LeafFlow = 'priority=0,actions=NORMAL';
+
+/** The SVI port: an internal port with the router MAC, access port of the BD's VLAN. */
+export function sviPortArgs(bd: LeafBridgeDomain, routerMac: string): string[] {
+  const svi = sviName(bd.vlan);
+  return [
+    '--may-exist',
+    'add-port',
+    LeafBridge,
+    svi,
+    `tag=${bd.vlan}`,
+    '--',
+    'set',
+    'Interface',
+    svi,
+    'type=internal',
+    `mac=${JSON.stringify(routerMac)}`,
+  ];
+}
+
+/** The SVI's addresses: one gateway per subnet of the BD. */
+export function sviAddressLines(bd: LeafBridgeDomain): string[] {
+  const svi = sviName(bd.vlan);
+  return [...bd.subnets.map((s) => `addr add ${s} dev ${svi}`), `link set ${svi} up`];
+}
+
+/** A node port: a trunk of every BD's VLAN (untagged frames and other VLANs are dropped). */
+export function nodePortArgs(port: string, vlans: readonly number[]): string[] {
+  const trunks = vlans.length > 0 ? [`trunks=${[...vlans].sort((a, b) => a - b).join(',')}`] : [];
+  return ['--may-exist', 'add-port', LeafBridge, port, ...trunks, 'vlan_mode=trunk'];
+}
+
+/** Parses `ovs-appctl fdb/show`: ` port  VLAN  MAC                Age`. */
+export function parseFdb(text: string, portNames: ReadonlyMap<number, string>): MacEntry[] {
+  const out: MacEntry[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const [port, vlan, mac] = line.trim().split(/\s+/);
+    const name = portNames.get(Number(port));
+    if (!name || !mac || vlan === undefined) continue;
+    out.push({ mac, vlan: Number(vlan), port: name });
+  }
+  return out;
+}
+
+let instances = 0;
+
+export class LeafSimulator {
+  private readonly ports = new Map<string, LeafPort>();
+  private nextPort = 1;
+  private bridgeDomains: LeafBridgeDomain[];
+  private readonly routerMac: string;
+  private sup?: OvsSupervisor;
+
+  private constructor(
+    readonly netns: string,
+    /** Run dir of the leaf's ovsdb-server and ovs-vswitchd. */
+    readonly ovsDir: string,
+    opts: LeafOptions,
+  ) {
+    this.bridgeDomains = [...opts.bridgeDomains];
+    this.routerMac = opts.routerMac ?? AciRouterMac;
+  }
+
+  /** Creates the namespace, its switch and an SVI per bridge domain. */
+  static async start(opts: LeafOptions): Promise<LeafSimulator> {
+    const vlans = opts.bridgeDomains.map((b) => b.vlan);
+    if (new Set(vlans).size !== vlans.length)
+      throw new Error(`bridge domains share an encap VLAN: ${vlans.join(', ')}`);
+    const name = opts.name ?? `aci-leaf-${process.pid}-${++instances}`;
+    const dir = await mkdtemp(path.join(os.tmpdir(), `${name}-`));
+    const leaf = new LeafSimulator(name, dir, opts);
+    await sh('ip', ['netns', 'add', name]);
+    try {
+      // Routing between bridge domains; no redirects (a pod's next hop is always the gateway), no
+      // reverse-path filter (replies may come back on another BD's SVI), ARP answered only on the
+      // SVI that owns the address (all SVIs share the router MAC).
+      await leaf.inLeaf('sysctl', [
+        '-qw',
+        'net.ipv4.ip_forward=1',
+        'net.ipv4.conf.all.rp_filter=0',
+        'net.ipv4.conf.default.rp_filter=0',
+        'net.ipv4.conf.all.send_redirects=0',
+        'net.ipv4.conf.default.send_redirects=0',
+        'net.ipv4.conf.all.arp_ignore=1',
+      ]);
+      await leaf.ipBatch(['link set lo up']);
+      leaf.sup = new OvsSupervisor({
+        dir,
+        bridges: [LeafBridge],
+        log: (opts.log ?? pino({ level: 'silent' })).child({ leaf: name }),
+        netns: name,
+      });
+      await leaf.sup.start();
+      await sh('ovs-ofctl', ['add-flow', `unix:${path.join(dir, `${LeafBridge}.mgmt`)}`, LeafFlow]);
+      for (const bd of leaf.bridgeDomains) await leaf.addSvi(bd);
+    } catch (err) {
+      await leaf.stop();
+      throw err;
+    }
+    return leaf;
+  }
+
+  get domains(): readonly LeafBridgeDomain[] {
+    return this.bridgeDomains;
+  }
+
+  /**
+   * Cables a node: a veth pair whose one end becomes the node's uplink
+   * (moved into its namespace under `uplinkName`, up), the other the leaf's
+   * port for it, a trunk of every bridge domain's VLAN.
+   */
+  async attachNode(node: string, netns: NodeNetns, uplinkName = 'eth1'): Promise<LeafPort> {
+    if (this.ports.has(node)) throw new Error(`node ${node} is attached already`);
+    const n = this.nextPort++;
+    const port = `p${n}-${node}`.slice(0, 15);
+    // A temporary name in the node's namespace, so that creating it never collides with what is there.
+    const tmp = `lf${process.pid % 100000}u${n}`.slice(0, 15);
+    const netnsPath = netnsPathOf(netns);
+    await this.ipBatch([`link add ${port} type veth peer name ${tmp} netns ${netnsPath}`]);
+    try {
+      await sh('nsenter', [
+        `--net=${netnsPath}`,
+        '--',
+        'ip',
+        'link',
+        'set',
+        tmp,
+        'name',
+        uplinkName,
+        'up',
+      ]);
+      await this.ipBatch([`link set ${port} up`]);
+      await this.vsctl(
+        nodePortArgs(
+          port,
+          this.bridgeDomains.map((b) => b.vlan),
+        ),
+      );
+    } catch (err) {
+      await this.ipBatch([`link del ${port}`]).catch(() => undefined);
+      throw err;
+    }
+    const attached = { node, port, uplink: uplinkName, netnsPath };
+    this.ports.set(node, attached);
+    return attached;
+  }
+
+  /** Unplugs a node: deleting the leaf's end removes the node's uplink too. */
+  async detachNode(node: string): Promise<void> {
+    const p = this.ports.get(node);
+    if (!p) return;
+    this.ports.delete(node);
+    await this.vsctl(['--if-exists', 'del-port', LeafBridge, p.port]).catch(() => undefined);
+    await this.ipBatch([`link del ${p.port}`]).catch(() => undefined);
+  }
+
+  /** Adds and removes bridge domains (SVIs and trunk VLANs), as the APIC's tree changes. */
+  async setBridgeDomains(bds: LeafBridgeDomain[]): Promise<void> {
+    const key = (b: LeafBridgeDomain): string => JSON.stringify([b.vlan, [...b.subnets].sort()]);
+    const wanted = new Set(bds.map(key));
+    for (const bd of this.bridgeDomains)
+      if (!wanted.has(key(bd)))
+        await this.vsctl(['--if-exists', 'del-port', LeafBridge, sviName(bd.vlan)]);
+    const have = new Set(this.bridgeDomains.map(key));
+    for (const bd of bds) if (!have.has(key(bd))) await this.addSvi(bd);
+    this.bridgeDomains = [...bds];
+    for (const p of this.ports.values())
+      await this.vsctl([
+        'set',
+        'Port',
+        p.port,
+        `trunks=[${bds
+          .map((b) => b.vlan)
+          .sort((a, b) => a - b)
+          .join(',')}]`,
+      ]);
+  }
+
+  /** The MACs the leaf learned on node ports, per VLAN. */
+  async macTable(): Promise<MacEntry[]> {
+    const ctl = path.join(this.ovsDir, 'ovs-vswitchd.ctl');
+    const fdb = await sh('ovs-appctl', ['-t', ctl, 'fdb/show', LeafBridge]);
+    const ofports = new Map<number, string>();
+    for (const p of this.ports.values()) {
+      const n = Number((await this.vsctl(['get', 'Interface', p.port, 'ofport'])).trim());
+      ofports.set(n, p.port);
+    }
+    return parseFdb(fdb, ofports);
+  }
+
+  attached(): LeafPort[] {
+    return [...this.ports.values()];
+  }
+
+  /** Removes everything: ports, the switch's daemons, the namespace (its veths take the nodes' uplinks with them). */
+  async stop(): Promise<void> {
+    for (const node of [...this.ports.keys()]) await this.detachNode(node);
+    await this.sup?.stop().catch(() => undefined);
+    await sh('ip', ['netns', 'del', this.netns]).catch(() => undefined);
+    await rm(this.ovsDir, { recursive: true, force: true });
+  }
+
+  /** Runs a command inside the leaf's namespace (e.g. tcpdump, ping from an SVI). */
+  inLeaf(cmd: string, args: string[]): Promise<string> {
+    return sh('ip', ['netns', 'exec', this.netns, cmd, ...args]);
+  }
+
+  private async addSvi(bd: LeafBridgeDomain): Promise<void> {
+    // Waits for ovs-vswitchd (no --no-wait): the internal port's device must exist before it gets addresses.
+    await this.vsctl(sviPortArgs(bd, this.routerMac));
+    await this.ipBatch(sviAddressLines(bd));
+  }
+
+  private vsctl(args: string[]): Promise<string> {
+    return sh('ovs-vsctl', [`--db=unix:${dbSocketPath(this.ovsDir)}`, '--timeout=10', ...args]);
+  }
+
+  private ipBatch(lines: string[]): Promise<string> {
+    return sh('ip', ['-n', this.netns, '-batch', '-'], `${lines.join('\n')}\n`);
+  }
+}
+
+async function sh(cmd: string, args: string[], input?: string): Promise<string> {
+  if (input === undefined) return (await execFileP(cmd, args, { maxBuffer: 16 << 20 })).stdout;
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
+      err
+        ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`))
+        : resolve(stdout),
+    );
+    child.stdin?.end(input);
+  });
+}
