@@ -108,6 +108,14 @@ export function nodePortArgs(port: string, vlans: readonly number[]): string[] {
   return ['--may-exist', 'add-port', LeafBridge, port, ...trunks, 'vlan_mode=trunk'];
 }
 
+/** `name:vlan:gateway/prefix[,gateway/prefix]`, as the CLI takes a bridge domain. */
+export function parseBridgeDomain(text: string): LeafBridgeDomain {
+  const [name, vlan, subnets] = text.split(':');
+  if (!name || !vlan || !subnets || !/^\d+$/.test(vlan) || Number(vlan) < 1 || Number(vlan) > 4094)
+    throw new Error(`bridge domain ${text}: expected name:vlan:gateway/prefix[,gateway/prefix]`);
+  return { name, vlan: Number(vlan), subnets: subnets.split(',') };
+}
+
 /** Parses `ovs-appctl fdb/show`: ` port  VLAN  MAC                Age`. */
 export function parseFdb(text: string, portNames: ReadonlyMap<number, string>): MacEntry[] {
   const out: MacEntry[] = [];

@@ -1,0 +1,56 @@
+// Runs the simulated ACI leaf standalone (root):
+//   npx tsx e2e/leaf-simulator/cli.ts --bd bd-pods:3021:10.2.0.1/16[,10.3.0.1/16] [--bd ...]
+//        [--node n1=/run/netns/n1[:eth1]] [--name aci-leaf]
+// Each --bd is name:encap VLAN:gateway/prefix list (what the APIC says about
+// the bridge domain); each --node cables a node's network namespace (a name
+// under /run/netns, a path, or a pid) by a new uplink interface (default
+// eth1). While it runs, stdin takes `attach <node> <netns> [uplink]` and
+// `detach <node>` lines. SIGINT/SIGTERM remove everything.
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { LeafSimulator, type NodeNetns, parseBridgeDomain } from './leaf.ts';
+
+const { values } = parseArgs({
+  options: {
+    bd: { type: 'string', multiple: true, default: [] },
+    node: { type: 'string', multiple: true, default: [] },
+    name: { type: 'string' },
+  },
+});
+
+const netnsArg = (text: string): NodeNetns => (/^\d+$/.test(text) ? Number(text) : text);
+
+const leaf = await LeafSimulator.start({
+  bridgeDomains: values.bd.map(parseBridgeDomain),
+  ...(values.name ? { name: values.name } : {}),
+});
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+say(`leaf namespace ${leaf.netns}, switch run dir ${leaf.ovsDir}`);
+for (const bd of leaf.domains)
+  say(`bridge domain ${bd.name}: VLAN ${bd.vlan}, SVI ${bd.subnets.join(' ')}`);
+const attach = async (node: string, netns: string, uplink = 'eth1'): Promise<void> => {
+  const p = await leaf.attachNode(node, netnsArg(netns), uplink);
+  say(`attached ${node}: leaf port ${p.port} <-> ${p.uplink} in ${p.netnsPath}`);
+};
+for (const spec of values.node) {
+  const [node = '', rest = ''] = spec.split('=');
+  const [netns = '', uplink] = rest.split(':');
+  await attach(node, netns, uplink);
+}
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  const [cmd, node = '', netns = '', uplink] = line.trim().split(/\s+/);
+  const done =
+    cmd === 'attach'
+      ? attach(node, netns, uplink)
+      : cmd === 'detach'
+        ? leaf.detachNode(node).then(() => say(`detached ${node}`))
+        : Promise.reject(new Error(`unknown command: ${line}`));
+  done.catch((err: unknown) => say(`error: ${String(err)}`));
+});
+const shutdown = (): void => {
+  lines.close();
+  void leaf.stop().then(() => process.exit(0));
+};
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);

@@ -1,0 +1,79 @@
+import test from 'ava';
+import {
+  AciRouterMac,
+  LeafBridge,
+  netnsPathOf,
+  nodePortArgs,
+  parseBridgeDomain,
+  parseFdb,
+  sviAddressLines,
+  sviPortArgs,
+} from './leaf.ts';
+
+const bd = { name: 'bd-pods', vlan: 3021, subnets: ['10.2.0.1/16', '10.3.0.1/16'] };
+
+test('an SVI per bridge domain: access port of its VLAN, router MAC, every gateway of the BD', (t) => {
+  t.deepEqual(sviPortArgs(bd, AciRouterMac), [
+    '--may-exist',
+    'add-port',
+    LeafBridge,
+    'bd3021',
+    'tag=3021',
+    '--',
+    'set',
+    'Interface',
+    'bd3021',
+    'type=internal',
+    `mac="${AciRouterMac}"`,
+  ]);
+  t.deepEqual(sviAddressLines(bd), [
+    'addr add 10.2.0.1/16 dev bd3021',
+    'addr add 10.3.0.1/16 dev bd3021',
+    'link set bd3021 up',
+  ]);
+});
+
+test('a node port trunks exactly the bridge domains’ VLANs', (t) => {
+  t.deepEqual(nodePortArgs('p1-n1', [3021, 3005]), [
+    '--may-exist',
+    'add-port',
+    LeafBridge,
+    'p1-n1',
+    'trunks=3005,3021',
+    'vlan_mode=trunk',
+  ]);
+});
+
+test('node namespaces by name, path or pid', (t) => {
+  t.is(netnsPathOf('n1'), '/run/netns/n1');
+  t.is(netnsPathOf('/proc/7/ns/net'), '/proc/7/ns/net');
+  t.is(netnsPathOf(42), '/proc/42/ns/net');
+});
+
+test('the learned MAC table names node ports and leaves out the SVIs', (t) => {
+  const text = [
+    ' port  VLAN  MAC                Age',
+    '    1  3021  0a:58:85:00:00:01    0',
+    '    3  3021  00:22:bd:f8:19:ff    2',
+    '    2  3021  0a:58:85:00:00:03    1',
+  ].join('\n');
+  t.deepEqual(
+    parseFdb(
+      text,
+      new Map([
+        [1, 'p1-n1'],
+        [2, 'p2-n2'],
+      ]),
+    ),
+    [
+      { mac: '0a:58:85:00:00:01', vlan: 3021, port: 'p1-n1' },
+      { mac: '0a:58:85:00:00:03', vlan: 3021, port: 'p2-n2' },
+    ],
+  );
+});
+
+test('the CLI’s bridge domain syntax', (t) => {
+  t.deepEqual(parseBridgeDomain('bd-pods:3021:10.2.0.1/16,10.3.0.1/16'), bd);
+  t.throws(() => parseBridgeDomain('bd-pods:x:10.2.0.1/16'));
+  t.throws(() => parseBridgeDomain('bd-pods:5000:10.2.0.1/16'));
+});
