@@ -1,6 +1,6 @@
 /**
  * Data-plane demo: two nodes (each its own ovsdb-server/ovs-vswitchd in a
- * node network namespace), a fabric link, opflex agents and mcast daemons,
+ * node network namespace) cabled to the simulated ACI leaf, opflex agents and mcast daemons,
  * four pods, a NetworkPolicy and a ClusterIP service. Prints the pipeline,
  * the flows of one node and a ping/TCP matrix before and after the policy.
  *
@@ -162,7 +162,7 @@ async function main(): Promise<void> {
     `\nService ${ServiceIP}:80 (backends a2, b2 on n2) from b1 on n1: ${viaService?.filter(Boolean).length}/6 connections succeeded`,
   );
   console.log(
-    `a1's ARP table (learned across the fabric):\n${(await inNetns(a1.netns, 'ip', ['neigh'])).trim()}`,
+    `a1's ARP table (learned across the leaf):\n${(await inNetns(a1.netns, 'ip', ['neigh'])).trim()}`,
   );
 
   if (hold) {
