@@ -1,4 +1,7 @@
 import test from 'ava';
+import { bridgeDomainEncapVlan } from '../../agents/host/node-agents.ts';
+import { AciFabricSpec } from '../../crds/index.ts';
+import { bridgeDomainsOfFabric } from './fabric.ts';
 import {
   AciRouterMac,
   LeafBridge,
@@ -76,4 +79,36 @@ test('the CLI’s bridge domain syntax', (t) => {
   t.deepEqual(parseBridgeDomain('bd-pods:3021:10.2.0.1/16,10.3.0.1/16'), bd);
   t.throws(() => parseBridgeDomain('bd-pods:x:10.2.0.1/16'));
   t.throws(() => parseBridgeDomain('bd-pods:5000:10.2.0.1/16'));
+});
+
+test('from an AciFabric: the pod BD with the host agent’s encap VLAN and the IPv4 pod subnets', (t) => {
+  const spec = AciFabricSpec.parse({
+    systemId: 'kube-pod1',
+    apic: {
+      hosts: ['10.30.120.100'],
+      credentials: { method: 'Password', secretRef: { name: 's' } },
+    },
+    aci: {
+      vrf: { name: 'v', tenant: 'common' },
+      l3out: { name: 'l', externalNetworks: ['e'] },
+      aep: 'aep',
+      vmmDomain: {
+        encapType: 'vlan',
+        vlanPool: { start: 3000, end: 3099 },
+        multicastRange: { start: '225.20.1.1', end: '225.20.255.255' },
+      },
+    },
+    network: {
+      nodeSubnet: '10.1.0.1/16',
+      podSubnets: ['10.2.0.1/16', 'fd00:2::1/64'],
+      nodeServiceSubnet: '10.5.0.1/24',
+      kubeapiVlan: 4001,
+      serviceVlan: 4003,
+      infraVlan: 4093,
+    },
+  });
+  const [bd] = bridgeDomainsOfFabric(spec);
+  t.truthy(bd);
+  t.deepEqual(bd?.subnets, ['10.2.0.1/16']);
+  t.is(bd?.vlan, bridgeDomainEncapVlan(bd?.name ?? '', { start: 3000, end: 3099 }));
 });
