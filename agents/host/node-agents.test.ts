@@ -7,6 +7,7 @@ import {
   bridgeDomainEncapVlan,
   ensureNodePorts,
   nodeAgentFiles,
+  nodeHostMac,
   nodePortsPlan,
 } from './node-agents.ts';
 
@@ -26,7 +27,15 @@ const facts = {
 test('the files the host agent writes are what the opflex agent and mcast daemon parse', (t) => {
   const files = nodeAgentFiles(facts);
   const agent = AgentFileConfig.parse(files['agent.json']);
-  t.deepEqual(agent.gateway, { ip: '10.2.0.1', mac: AciRouterMac, port: GatewayPortName });
+  t.deepEqual(agent.gateway, {
+    ip: '10.2.0.1',
+    mac: AciRouterMac,
+    port: GatewayPortName,
+    bridgeDomain: 'aci-containers-kube-pod-bd',
+    hostMac: nodeHostMac('worker-1'),
+  });
+  t.regex(nodeHostMac('worker-1'), /^02:ac(:[0-9a-f]{2}){4}$/);
+  t.not(nodeHostMac('worker-1'), nodeHostMac('worker-2'));
   t.deepEqual(agent.podSubnets, [
     { cidr: '10.2.0.0/16', gateway: '10.2.0.1' },
     { cidr: '10.9.0.0/24', gateway: '10.9.0.1' },

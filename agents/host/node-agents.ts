@@ -63,6 +63,17 @@ export function bridgeDomainEncapVlan(bd: string, pool: { start: number; end: nu
   return pool.start + (fnv1a(bd) % (pool.end - pool.start + 1));
 }
 
+/**
+ * The source MAC of this node's host-stack frames toward the leaf: locally
+ * administered, stable per node name (the router MAC of the gateway port is
+ * the leaf's own and must not appear as a source on a node port).
+ */
+export function nodeHostMac(nodeName: string): string {
+  const h = fnv1a(`host-mac/${nodeName}`);
+  const bytes = [0x02, 0xac, h >>> 24, (h >>> 16) & 255, (h >>> 8) & 255, h & 255];
+  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
 function ipv4Subnets(facts: NodeFacts): { cidr: string; gateway: string }[] {
   const subnets = subnetsFromGateways([...facts.gateways]).filter((s) => !s.gateway.includes(':'));
   if (subnets.length === 0)
@@ -102,7 +113,15 @@ export function nodeAgentFiles(facts: NodeFacts): NodeAgentFiles {
   return {
     'agent.json': {
       ...common,
-      gateway: { ip: subnets[0]?.gateway, mac: AciRouterMac, port: GatewayPortName },
+      gateway: {
+        ip: subnets[0]?.gateway,
+        mac: AciRouterMac,
+        port: GatewayPortName,
+        // The host stack reaches other nodes' pods in the pod bridge domain, routed by the leaf.
+        ...(uplink && facts.bridgeDomains[0] !== undefined
+          ? { bridgeDomain: facts.bridgeDomains[0], hostMac: nodeHostMac(facts.nodeName) }
+          : {}),
+      },
       podSubnets: subnets,
       nodeIPs: facts.nodeIPs.filter((ip) => !ip.includes(':')),
     },

@@ -26,7 +26,20 @@ export type UplinkConfig = z.infer<typeof UplinkConfig>;
 export const DataplaneConfig = z.object({
   nodeName: z.string().min(1),
   /** The pods' default gateway. ARP for it is answered with `mac`; `port`, if set, is the OVS port of the node's host stack. */
-  gateway: z.object({ ip: z.ipv4(), mac: macAddress, port: z.string().optional() }),
+  gateway: z.object({
+    ip: z.ipv4(),
+    mac: macAddress,
+    port: z.string().optional(),
+    /**
+     * The bridge domain in which the node's host stack (behind `port`)
+     * reaches pods of other nodes, through the leaf's SVI; with `hostMac`,
+     * the source MAC of those frames on the uplink (the router MAC is the
+     * leaf's, which must not learn it on a node port). Unset: the host stack
+     * reaches local pods only.
+     */
+    bridgeDomain: z.string().optional(),
+    hostMac: macAddress.optional(),
+  }),
   /**
    * Every pod subnet of the cluster: ARP for each gateway is answered
    * locally, and any address in them that is not a local pod is behind the
@@ -65,6 +78,8 @@ export interface Model {
   securityGroups: Map<string, SecurityGroupFile>;
   services: ServiceFile[];
   gatewayOfport?: number;
+  /** Encap VLAN of the host stack's traffic toward the leaf (gateway.bridgeDomain). */
+  gatewayVlan?: number;
   uplink?: Uplink;
 }
 
@@ -125,6 +140,9 @@ export function buildModel(
     securityGroups: new Map(files.securityGroups.map((g) => [g.name, g])),
     services: [...files.services].sort((a, b) => a.uuid.localeCompare(b.uuid)),
     gatewayOfport: config.gateway.port ? ofports.get(config.gateway.port) : undefined,
+    ...(config.gateway.bridgeDomain !== undefined && config.gateway.hostMac !== undefined
+      ? { gatewayVlan: bridgeDomainVlan(config.gateway.bridgeDomain, config.bridgeDomainVlans) }
+      : {}),
     ...(config.uplink && uplinkOfport !== undefined
       ? { uplink: { ...config.uplink, ofport: uplinkOfport } }
       : {}),

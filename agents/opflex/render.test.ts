@@ -247,3 +247,24 @@ test('render: no two flows share table, priority and match', (t) => {
   const keys = r.flows.map((f) => `${f.table}|${f.priority}|${f.match}`);
   t.is(new Set(keys).size, keys.length);
 });
+
+test('the host stack reaches other nodes’ pods: in the pod BD, proxy ARP with the router MAC, its own MAC toward the leaf', (t) => {
+  const base = defaultModel({ endpoints: [PodA] });
+  const m = {
+    ...base,
+    config: {
+      ...base.config,
+      gateway: { ...base.config.gateway, bridgeDomain: 'bd', hostMac: '02:ac:00:00:00:01' },
+      bridgeDomainVlans: { bd: 100 },
+    },
+    gatewayVlan: 100,
+  };
+  const all = lines([...classifierFlows(m), ...arpFlows(m), ...forwardingFlows(m)], (l) =>
+    /in_port=10 |reg0=0x2\/0xf,arp_op=1,arp_tpa=10\.1\.0\.0|02:ac:00:00:00:01/.test(l),
+  );
+  t.deepEqual(all, [
+    'table=ARPResponder, priority=180,arp,reg0=0x2/0xf,arp_op=1,arp_tpa=10.1.0.0/16 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:0a:58:0a:00:00:ff->eth_src,load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],set_field:0a:58:0a:00:00:ff->arp_sha,push:NXM_OF_ARP_TPA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],pop:NXM_OF_ARP_SPA[],IN_PORT',
+    'table=Classifier, priority=200,in_port=10 actions=load:0x2->NXM_NX_REG0[0..3],load:0x64->NXM_NX_REG2[0..11],goto_table:SpoofGuard',
+    'table=Output, priority=205,reg0=0x2/0xf,reg1=0x14 actions=set_field:02:ac:00:00:00:01->eth_src,push_vlan:0x8100,move:NXM_NX_REG2[0..11]->NXM_OF_VLAN_TCI[0..11],output:20',
+  ]);
+});

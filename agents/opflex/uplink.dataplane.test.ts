@@ -5,6 +5,8 @@
  * uplink eth1, which the host agent's code added to the integration bridge.
  * Pods are network namespaces; every check is real packets.
  *
+ * The nodes also share a node network (a veth), for the host stacks' return path.
+ *
  *   n1: a1, b1 (bd-pods)            n2: a2 (bd-pods), c2 (bd-other, an address of bd-pods' subnet),
  *                                       d2 (bd-other, its own subnet)
  */
@@ -58,9 +60,40 @@ test.before(async () => {
     cleanup.add(() => agent.stop());
     pods[s.key] = { pod, agent, node: fabric.nodes[s.node] };
   }
-  // Each node's own address, for the gateway-port check (the host stack behind aci-gw0).
-  for (const [i, n] of fabric.nodes.entries())
-    await run('ip', ['-n', n.opts.netns, 'addr', 'add', `${NodeIP(i)}/32`, 'dev', 'lo']);
+  // The node network (the nodes' own addresses, as kubelets and API servers use them), beside the leaf.
+  const [n1, n2] = fabric.nodes;
+  await run('ip', [
+    'link',
+    'add',
+    `${Tag}nn1`,
+    'netns',
+    n1.opts.netns,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    `${Tag}nn2`,
+    'netns',
+    n2.opts.netns,
+  ]);
+  for (const [i, n] of fabric.nodes.entries()) {
+    await run('ip', [
+      '-n',
+      n.opts.netns,
+      'addr',
+      'add',
+      `${NodeIP(i)}/24`,
+      'dev',
+      `${Tag}nn${i + 1}`,
+    ]);
+    await run('ip', ['-n', n.opts.netns, 'link', 'set', `${Tag}nn${i + 1}`, 'up']);
+    // As on a Kubernetes node: forwarding on, reverse-path filter loose (systemd's default).
+    await inNetns(n.opts.netns, 'sysctl', [
+      '-qw',
+      'net.ipv4.ip_forward=1',
+      'net.ipv4.conf.all.rp_filter=2',
+    ]);
+  }
   await fabric.settle();
 });
 
@@ -86,6 +119,23 @@ async function ping(from: string, ip: string): Promise<boolean> {
     ip,
   ]).then(
     (out) => / 0% packet loss| [12]+ received/.test(out) || /bytes from/.test(out),
+    () => false,
+  );
+}
+
+async function nodePing(i: number, ip: string): Promise<boolean> {
+  return inNetns(fabric.nodes[i]?.opts.netns ?? '', 'ping', [
+    '-c',
+    '3',
+    '-i',
+    '0.2',
+    '-W',
+    '1',
+    '-w',
+    '3',
+    ip,
+  ]).then(
+    () => true,
     () => false,
   );
 }
@@ -215,10 +265,26 @@ test.serial(
   },
 );
 
-test.serial('a pod reaches its own node’s host stack through the gateway port', async (t) => {
-  t.true(await ping('a1', NodeIP(0)));
-  t.true(await ping('a2', NodeIP(1)));
-});
+test.serial(
+  'a pod reaches its own node’s host stack through the gateway port, and back',
+  async (t) => {
+    t.true(await ping('a1', NodeIP(0)));
+    t.true(await ping('a2', NodeIP(1)));
+    t.true(await nodePing(0, get('a1').pod.ip));
+  },
+);
+
+test.serial(
+  'a node reaches another node’s pod: proxy-ARPed to the leaf, which routes it; the reply returns through that node',
+  async (t) => {
+    const forwarded = await leafCounter('Ip', 'ForwDatagrams');
+    t.true(await nodePing(0, get('a2').pod.ip));
+    t.true(await nodePing(1, get('b1').pod.ip));
+    t.true((await leafCounter('Ip', 'ForwDatagrams')) - forwarded >= 2, 'routed by the leaf');
+    // The leaf never learned its own router MAC on a node port (the host's frames carry the node's MAC).
+    t.false((await fabric.leaf.macTable()).some((e) => e.mac === AciRouterMac));
+  },
+);
 
 test.serial(
   'a rewrite of agent.json applies without a restart: no uplink, then the uplink again',

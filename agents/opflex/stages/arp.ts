@@ -9,16 +9,23 @@ import { PktSource, Source, TargetOFPort, loadField, matchField } from '../field
 import { type LocalEndpoint, type Model, type Uplink, gatewayIPs } from '../model.ts';
 import { type Flow, goto } from '../pipeline.ts';
 
-/** Turns the request into a reply from `mac`/`ip` and sends it back where it came from. */
-function arpReplyActions(mac: string, ip: string): string {
+/**
+ * Turns the request into a reply from `mac` and `ip` (or, for proxy ARP,
+ * the address asked for: swapped through the stack) and sends it back where
+ * it came from.
+ */
+function arpReplyActions(mac: string, ip: string | 'asked'): string {
+  const addresses =
+    ip === 'asked'
+      ? ['push:NXM_OF_ARP_TPA[]', 'move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[]', 'pop:NXM_OF_ARP_SPA[]']
+      : ['move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[]', `set_field:${ip}->arp_spa`];
   return [
     'move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[]',
     `set_field:${mac}->eth_src`,
     'load:0x2->NXM_OF_ARP_OP[]',
     'move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[]',
     `set_field:${mac}->arp_sha`,
-    'move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[]',
-    `set_field:${ip}->arp_spa`,
+    ...addresses,
     'IN_PORT',
   ].join(',');
 }
@@ -44,6 +51,22 @@ export function endpointARPResponderFlows(ep: LocalEndpoint, ip: string): Flow[]
     actions: arpReplyActions(ep.mac, ip),
     feature: 'Arp',
   }));
+}
+
+/**
+ * The host stack's ARP for a pod of another node: answered with the router
+ * MAC, so it sends to the leaf's SVI, which routes it to the pod (proxy ARP;
+ * a flooded request would make the host's router-MAC source known to the leaf
+ * on this node's port).
+ */
+export function gatewayProxyARPFlow(m: Model, subnet: string): Flow {
+  return {
+    table: 'ARPResponder',
+    priority: 180,
+    match: `arp,${matchField(PktSource, Source.Gateway)},arp_op=1,arp_tpa=${subnet}`,
+    actions: arpReplyActions(m.config.gateway.mac, 'asked'),
+    feature: 'Fabric',
+  };
 }
 
 export function arpBroadcastFlow(): Flow {
@@ -119,6 +142,8 @@ export function arpFlows(m: Model): Flow[] {
     flows.push(arpToEndpointFlow(ep));
   }
   if (m.gatewayOfport !== undefined) flows.push(arpToGatewayFlow(m, m.gatewayOfport));
+  if (m.uplink && m.gatewayVlan !== undefined)
+    for (const s of m.config.podSubnets) flows.push(gatewayProxyARPFlow(m, s.cidr));
   if (m.uplink) {
     for (const s of m.config.podSubnets) flows.push(arpToUplinkFlow(m.uplink, s.cidr));
     for (const ip of gatewayIPs(m.config)) flows.push(arpReplyToLeafFlow(m, m.uplink, ip));

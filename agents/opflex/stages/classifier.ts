@@ -16,12 +16,14 @@ export function podClassifierFlow(ep: LocalEndpoint): Flow {
   };
 }
 
-export function gatewayClassifierFlow(ofport: number): Flow {
+/** The node's host stack; in its bridge domain (if any), so that its traffic to other nodes' pods has an encap VLAN. */
+export function gatewayClassifierFlow(ofport: number, vlan?: number): Flow {
+  const bd = vlan !== undefined ? `${loadField(BridgeDomain, vlan)},` : '';
   return {
     table: 'Classifier',
     priority: 200,
     match: `in_port=${ofport}`,
-    actions: `${loadField(PktSource, Source.Gateway)},${goto('SpoofGuard')}`,
+    actions: `${loadField(PktSource, Source.Gateway)},${bd}${goto('SpoofGuard')}`,
     feature: 'PodForwarding',
   };
 }
@@ -109,7 +111,8 @@ export function classifierFlows(m: Model): Flow[] {
     flows.push(podClassifierFlow(ep));
     for (const ip of ep.ipv4) flows.push(spoofGuardIPFlow(ep, ip), spoofGuardARPFlow(ep, ip));
   }
-  if (m.gatewayOfport !== undefined) flows.push(gatewayClassifierFlow(m.gatewayOfport));
+  if (m.gatewayOfport !== undefined)
+    flows.push(gatewayClassifierFlow(m.gatewayOfport, m.uplink ? m.gatewayVlan : undefined));
   if (m.uplink) {
     for (const vlan of new Set(m.endpoints.map((ep) => ep.vlan)))
       flows.push(uplinkVlanClassifierFlow(m.uplink, vlan));

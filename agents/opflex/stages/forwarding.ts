@@ -8,7 +8,7 @@
  * leaf switches or routes it (it is the pervasive gateway). It leaves
  * tagged with the source's bridge-domain VLAN.
  */
-import { BridgeDomain, TargetOFPort, loadField, matchField } from '../fields.ts';
+import { BridgeDomain, PktSource, Source, TargetOFPort, loadField, matchField } from '../fields.ts';
 import type { LocalEndpoint, Model, Uplink } from '../model.ts';
 import { type Flow, goto } from '../pipeline.ts';
 
@@ -76,10 +76,25 @@ export function outputToUplinkFlow(uplink: Uplink): Flow {
 }
 
 /**
- * The node's host stack (gateway port) belongs to no bridge domain, so it
- * has no encap VLAN to reach the leaf with: dropped rather than sent
- * untagged, which the leaf would drop anyway. (In ACI the node reaches
- * remote pods through its own node-network uplink and the leaf's routing.)
+ * The host stack's frames (to other nodes' pods, routed by the leaf) leave
+ * with the node's own MAC: their source is the gateway port's router MAC,
+ * which the leaf owns and must not learn on this node's port.
+ */
+export function outputGatewayToUplinkFlow(uplink: Uplink, hostMac: string): Flow {
+  return {
+    table: 'Output',
+    priority: 205,
+    match: `${matchField(PktSource, Source.Gateway)},${matchField(TargetOFPort, uplink.ofport)}`,
+    actions: `set_field:${hostMac}->eth_src,push_vlan:0x8100,move:NXM_NX_REG2[0..11]->NXM_OF_VLAN_TCI[0..11],output:${uplink.ofport}`,
+    feature: 'Fabric',
+  };
+}
+
+/**
+ * Without a bridge domain (gateway.bridgeDomain unset) the host stack has
+ * no encap VLAN to reach the leaf with: dropped rather than sent untagged,
+ * which the leaf would drop anyway. (In ACI the node reaches remote pods
+ * through its own node-network uplink and the leaf's routing.)
  */
 export function uplinkNoBridgeDomainDropFlow(uplink: Uplink): Flow {
   return {
@@ -103,6 +118,9 @@ export function forwardingFlows(m: Model): Flow[] {
   if (m.uplink) {
     for (const s of m.config.podSubnets) flows.push(l3ToUplinkFlow(m.uplink, s.cidr));
     flows.push(outputToUplinkFlow(m.uplink), uplinkNoBridgeDomainDropFlow(m.uplink));
+    const { hostMac } = m.config.gateway;
+    if (m.gatewayVlan !== undefined && hostMac !== undefined)
+      flows.push(outputGatewayToUplinkFlow(m.uplink, hostMac));
   }
   return flows;
 }
