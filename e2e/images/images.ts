@@ -662,6 +662,12 @@ async function ensureCoreDNSBinary(log: Log): Promise<{ file: string; version: s
   const binDir = path.join(cacheRoot, 'bin', `coredns-${await goModuleKey(corednsModuleDir)}`);
   const file = path.join(binDir, 'coredns');
   if (!(await exists(file))) {
+    // Staging folders of builds that died (this runs under ensureImages' lock).
+    for (const entry of await readdir(path.join(cacheRoot, 'bin')).catch(() => [])) {
+      if (/^coredns-[0-9a-f]{12}\.partial-\d+$/.test(entry)) {
+        await rm(path.join(cacheRoot, 'bin', entry), { recursive: true, force: true });
+      }
+    }
     log(
       `Building CoreDNS ${version} from Go modules into ${binDir}; the first build takes minutes`,
     );
@@ -1132,6 +1138,12 @@ async function planCoreDNS(log: Log): Promise<Planned> {
  */
 export async function ensureImages(log: Log = () => {}): Promise<ImageArchives> {
   return withLock(log, async () => {
+    // Only the lock holder writes here: whatever is half-written is from a build that died.
+    for (const entry of await readdir(imagesDir)) {
+      if (/\.partial-\d+$|^\.retag-|\.tar\.retag$|^\.overlay-probe-/.test(entry)) {
+        await rm(path.join(imagesDir, entry), { recursive: true, force: true });
+      }
+    }
     // CoreDNS's first Go build is minutes of CPU while the Debian, npm and apt
     // steps mostly wait on the network: it runs beside them.
     const corednsPlan = planCoreDNS(log);
