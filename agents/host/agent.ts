@@ -94,7 +94,13 @@ export interface HostAgent {
   stop(): Promise<void>;
 }
 
-const Keys = { policy: 'policy', services: 'services', gc: 'gc', ports: 'ports' } as const;
+const Keys = {
+  policy: 'policy',
+  services: 'services',
+  gc: 'gc',
+  ports: 'ports',
+  attachments: 'attachments',
+} as const;
 
 /** The IPAM store and CNI server for one set of pod subnets. */
 interface PodNetwork {
@@ -193,6 +199,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
             return;
           }
           network = await openNetwork(pool, gateways);
+          queue.add(Keys.policy);
           serving();
         } else {
           await network.ipam.setChunks(pool.spec.chunks);
@@ -227,8 +234,9 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
       podLabels,
       logger: log.child({ subsystem: 'cniserver' }),
     });
-    await server.reconcile();
+    const reconciled = await server.reconcile();
     await server.listen();
+    if (reconciled.failed > 0) queue.add(Keys.attachments);
     if (options.nodeAgents) {
       nodeFacts = {
         nodeName: node,
@@ -266,10 +274,14 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
       else if (key === Keys.services) await syncServices();
       else if (key === Keys.gc) await collectGarbage();
       else if (key === Keys.ports) await syncNodePorts();
+      else if (key === Keys.attachments) await retryAttachments();
     },
     { onError: (key, err, attempt) => log.warn({ err, key, attempt }, 'Failed to sync, retrying') },
   );
   const syncPolicy = async (): Promise<void> => {
+    // Before the pod network is open no allocation is known, and every endpoint file
+    // would look orphaned; opening it enqueues this sync again.
+    if (!network) return;
     view = computeView();
     const groups = await syncSecurityGroupFiles(config.stateDir, view.securityGroups);
     const current = view;
@@ -296,6 +308,11 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
         'Synced policy files',
       );
     }
+  };
+  /** Pods the start-up reconcile could not restore, e.g. before ovs-vswitchd ran; retried with backoff. */
+  const retryAttachments = async (): Promise<void> => {
+    const left = (await network?.server.retryUnreconciled()) ?? 0;
+    if (left > 0) throw new Error(`${left} pod attachments still unreconciled`);
   };
   /** Gateway and uplink ports; retried with the queue's backoff (ovs-vswitchd may not run yet, the uplink may not exist yet). */
   const syncNodePorts = async (): Promise<void> => {

@@ -350,3 +350,20 @@ test('DEL of a known container reports an OVS failure so the runtime retries, an
   t.deepEqual(await s.server.handle(request('DEL')), { result: null });
   t.is(s.ipam.list().length, 0);
 });
+
+test('a pod the start-up reconcile could not restore (OVS not up yet) is restored by a retry', async (t) => {
+  const s = await setup();
+  s.dataplane.netns.add('/var/run/netns/p1');
+  await s.server.handle(request('ADD'));
+  // The node rebooted: a fresh OVS database has no pod ports, and ovsdb-server is still starting.
+  s.dataplane.ports.clear();
+  s.dataplane.failNext.set('attachPort', new Error('ovsdb-server: connection refused'));
+  const restarted = s.make(await s.open());
+  const report = await restarted.reconcile();
+  t.is(report.failed, 1);
+  t.false(s.dataplane.ports.has(hostVethName('c1', 'eth0')));
+  t.is(await restarted.retryUnreconciled(), 0);
+  t.true(s.dataplane.ports.has(hostVethName('c1', 'eth0')));
+  t.truthy(await s.endpoints.read('u1_c1_eth0'));
+  t.is(await restarted.retryUnreconciled(), 0, 'nothing left to retry');
+});

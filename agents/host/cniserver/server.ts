@@ -69,6 +69,8 @@ type Handled = { readonly result: unknown } | { readonly error: CniError };
 export class CniServer {
   private readonly log: Logger;
   private readonly mutex = new KeyedMutex();
+  /** containerId/ifName of attachments the last reconcile() failed on. */
+  private readonly unreconciled = new Set<string>();
   private readonly policy: EndpointPolicyFn;
   private server: Server | undefined;
 
@@ -493,6 +495,7 @@ export class CniServer {
     const owned = new Set<string>();
     const ownedPorts = new Set<string>();
     let failed = 0;
+    this.unreconciled.clear();
     for (const a of this.opts.ipam.list()) {
       // Owned before anything can fail, so a pod we could not check keeps its files and port.
       owned.add(endpointUuid(a.pod?.uid, a.containerId, a.ifName));
@@ -502,8 +505,10 @@ export class CniServer {
         if (this.opts.ipam.find(a.containerId, a.ifName)) kept++;
         else removed++;
       } catch (err) {
-        // One broken attachment must not keep the agent from serving the others.
+        // One broken attachment must not keep the agent from serving the others;
+        // retryUnreconciled() tries it again (ovs-vswitchd may simply not run yet).
         failed++;
+        this.unreconciled.add(a.containerId + '/' + a.ifName);
         this.log.error(
           { err, containerId: a.containerId, ifName: a.ifName },
           'Failed to reconcile pod attachment',
@@ -530,6 +535,24 @@ export class CniServer {
     const report = { kept, removed, strayEndpoints, strayPorts, failed };
     this.log.info(report, 'Reconciled pod attachments');
     return report;
+  }
+
+  /**
+   * Attachments the start-up reconcile could not restore (their port or
+   * endpoint file), tried again; returns how many still fail, so the caller
+   * retries with backoff until none do. Allocations released meanwhile drop out.
+   */
+  async retryUnreconciled(): Promise<number> {
+    for (const key of [...this.unreconciled]) {
+      const [containerId = '', ifName = ''] = key.split('/');
+      await this.mutex.run(containerId, async () => {
+        const a = this.opts.ipam.find(containerId, ifName);
+        if (a) await this.reconcileOne(a);
+      });
+      this.unreconciled.delete(key);
+      this.log.info({ containerId, ifName }, 'Reconciled pod attachment on retry');
+    }
+    return this.unreconciled.size;
   }
 
   private async reconcileOne(a: Allocation): Promise<void> {
