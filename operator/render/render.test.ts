@@ -131,6 +131,11 @@ test('the openvswitch DaemonSet has no API token, the capabilities OVS needs, a 
   t.truthy(container?.resources.limits.memory);
   t.truthy(container?.livenessProbe.exec);
   t.true((spec.volumes as Record<string, any>[]).some((v) => v.hostPath?.path === '/lib/modules'));
+  // Without the kernel module, OVS's userspace datapath needs the tun device for its ports.
+  t.true((spec.volumes as Record<string, any>[]).some((v) => v.hostPath?.path === '/dev/net'));
+  t.true(
+    (container?.volumeMounts as Record<string, any>[]).some((m) => m.mountPath === '/dev/net'),
+  );
 });
 
 test('the controller mounts the credentials Secret read-only and never receives its contents', async (t) => {

@@ -342,6 +342,10 @@ export function openvswitchDaemonSet(input: RenderInput, config: RenderedConfig)
                 { name: 'hostrun', mountPath: '/usr/local/run' },
                 { name: 'openvswitch-run', mountPath: '/var/run/openvswitch' },
                 { name: 'hostmodules', mountPath: '/lib/modules', readOnly: true },
+                // The userspace datapath (nodes without the openvswitch kernel module) makes
+                // its internal ports and ovs-netdev as taps: /dev/net/tun, which the
+                // runtime's default device rules allow but do not create in the container.
+                { name: 'dev-net', mountPath: '/dev/net' },
               ],
             },
           ],
@@ -350,6 +354,7 @@ export function openvswitchDaemonSet(input: RenderInput, config: RenderedConfig)
             hostPath('hostrun', '/run'),
             hostPath('openvswitch-run', '/var/run/openvswitch'),
             hostPath('hostmodules', '/lib/modules', 'Directory'),
+            hostPath('dev-net', '/dev/net'),
           ],
         },
       },
