@@ -19,8 +19,11 @@ function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** A fresh CA and a server certificate (SAN localhost, 127.0.0.1, ::1) in a new temp dir. */
-export function generateServerPki(commonName = 'apic-simulator'): ServerPki {
+/** A fresh CA and a server certificate (SAN localhost, 127.0.0.1, ::1 and `extraIps`) in a new temp dir. */
+export function generateServerPki(
+  commonName = 'apic-simulator',
+  extraIps: readonly string[] = [],
+): ServerPki {
   const dir = mkdtempSync(join(tmpdir(), 'apic-sim-pki-'));
   openssl(
     [
@@ -61,7 +64,7 @@ export function generateServerPki(commonName = 'apic-simulator'): ServerPki {
   );
   writeFileSync(
     join(dir, 'ext.cnf'),
-    'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n',
+    `subjectAltName=${['DNS:localhost', 'IP:127.0.0.1', 'IP:::1', ...extraIps.map((ip) => `IP:${ip}`)].join(',')}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n`,
   );
   openssl(
     [

@@ -127,6 +127,7 @@ export class ApicSimulator {
   private wss: WebSocketServer | undefined;
   private readonly sockets = new Set<Socket>();
   private port = 0;
+  private host = '127.0.0.1';
   private subCounter = 0n;
   private expiryTimer: NodeJS.Timeout | undefined;
 
@@ -139,13 +140,15 @@ export class ApicSimulator {
 
   /** Starts listening; port 0 picks a free port. */
   async start(opts: { port?: number; host?: string } = {}): Promise<StartedSimulator> {
-    this.pki ??= generateServerPki();
-    await this.listen(opts.port ?? 0, opts.host ?? '127.0.0.1');
+    this.host = opts.host ?? '127.0.0.1';
+    // Its certificate names the address it listens on, so clients verify TLS as against a real APIC.
+    this.pki ??= generateServerPki('apic-simulator', this.host === '127.0.0.1' ? [] : [this.host]);
+    await this.listen(opts.port ?? 0, this.host);
     this.expiryTimer = setInterval(() => this.expire(), 250);
     this.expiryTimer.unref();
     const pki = this.pki;
     return {
-      url: `https://127.0.0.1:${this.port}`,
+      url: `https://${this.host}:${this.port}`,
       port: this.port,
       caPem: pki.caPem,
       caPath: pki.caPath,
@@ -230,7 +233,7 @@ export class ApicSimulator {
       this.subscriptions.clear();
       if (!keep) this.tree.reset();
       if ((f.restart.downMs ?? 0) > 0) await new Promise((r) => setTimeout(r, f.restart?.downMs));
-      await this.listen(this.port, '127.0.0.1');
+      await this.listen(this.port, this.host);
     }
   }
 

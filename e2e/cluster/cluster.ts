@@ -511,7 +511,7 @@ export class Cluster {
         kubelet: this.state.binaries.kubelet,
         kubeProxy: this.state.binaries['kube-proxy'],
       },
-      realNodePodCIDR,
+      network.podSubnet,
     );
     for (const command of commands) {
       const [binary, args] = inNode(node.initPid, command.binary, command.args);
@@ -563,12 +563,6 @@ export class Cluster {
       for (const plugin of referencePlugins) {
         await copyFile(path.join('/usr/lib/cni', plugin), path.join(binDir, plugin));
       }
-      await sh('nsenter', [
-        `--net=/run/netns/${node.netns}`,
-        'sysctl',
-        '-qw',
-        'net.ipv4.ip_forward=1',
-      ]);
       for (const route of referenceRoutes(node, this.state.realNodes)) {
         await sh('ip', ['-n', node.netns, ...route]);
       }
@@ -637,12 +631,6 @@ export class Cluster {
     await stopByState(this.state.dir);
   }
 }
-
-/**
- * The pod network the real nodes' kube-proxy treats as "inside the cluster";
- * the test AciFabrics use subnets inside it.
- */
-export const realNodePodCIDR = '10.2.0.0/16';
 
 /**
  * @param nodes present when real nodes reach this API server: it listens on

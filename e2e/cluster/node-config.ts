@@ -21,6 +21,14 @@ export interface NodeNetwork {
   subnet: string;
   prefixLength: number;
   gateway: string;
+  /**
+   * The pod network of the cluster's fabric: per cluster, because this
+   * machine's own namespace routes it (toward the leaf's L3Out), so two
+   * clusters on one machine must not share it.
+   */
+  podSubnet: string;
+  /** The /30 between the leaf's L3Out and this machine's namespace. */
+  l3outTransfer: string;
 }
 
 export interface NodeIdentity {
@@ -45,6 +53,8 @@ export function nodeNetwork(clusterDir: string): NodeNetwork {
     subnet: `10.100.${third}.0`,
     prefixLength: 24,
     gateway: `10.100.${third}.1`,
+    podSubnet: `10.${128 + (third % 64)}.0.0/16`,
+    l3outTransfer: `169.254.${third}.0/30`,
   };
 }
 
@@ -102,6 +112,9 @@ export function nodeInitScript(node: NodeIdentity): string {
       `mount --bind '${source}' '${target}'`,
     ]),
     'mkdir -p /run/netns /var/log/pods /var/log/containers /opt/cni/bin /etc/cni/net.d',
+    // Every distribution's node has /lib/modules (the openvswitch DaemonSet mounts it to load
+    // the kernel datapath); this machine's kernel has its drivers built in and ships none.
+    'mkdir -p /lib/modules',
     'ip link set lo up',
     `touch '${path.join(node.dir, 'init.ready')}'`,
     'exec sleep infinity',

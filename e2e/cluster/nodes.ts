@@ -189,7 +189,18 @@ async function createNodeNetns(network: NodeNetwork, node: NodeIdentity): Promis
   await inNode(['link', 'set', 'lo', 'up']);
   await inNode(['link', 'set', 'eth0', 'up']);
   await inNode(['route', 'add', 'default', 'via', network.gateway]);
+  // What a Kubernetes node is provisioned with (kind's node image sets the same): it routes
+  // between its interfaces, and replies may come back on another interface than requests left.
+  for (const setting of nodeSysctls) {
+    await sh('nsenter', [`--net=/run/netns/${node.netns}`, 'sysctl', '-qw', setting]);
+  }
 }
+
+export const nodeSysctls = [
+  'net.ipv4.ip_forward=1',
+  'net.ipv4.conf.all.rp_filter=2',
+  'net.ipv4.conf.default.rp_filter=2',
+];
 
 export interface NodeFiles {
   caCert: string;

@@ -5,6 +5,8 @@ import { bridgeDomainsOfFabric } from './fabric.ts';
 import {
   AciRouterMac,
   LeafBridge,
+  l3OutCommands,
+  networkOf,
   netnsPathOf,
   nodePortArgs,
   parseBridgeDomain,
@@ -111,4 +113,17 @@ test('from an AciFabric: the pod BD with the host agent’s encap VLAN and the I
   t.truthy(bd);
   t.deepEqual(bd?.subnets, ['10.2.0.1/16']);
   t.is(bd?.vlan, bridgeDomainEncapVlan(bd?.name ?? '', { start: 3000, end: 3099 }));
+});
+
+test('an L3Out routes the bridge domains from the external side and the external networks from the leaf', (t) => {
+  const commands = l3OutCommands(
+    { hostInterface: 'acil3-x', transfer: '169.254.50.0/30', externalNetworks: ['10.100.34.0/24'] },
+    [{ name: 'bd', vlan: 3021, subnets: ['10.2.0.1/16', '10.3.0.1/24'] }],
+  );
+  t.true(commands.leaf.includes('route replace 10.100.34.0/24 via 169.254.50.2'));
+  t.deepEqual(commands.external.slice(2), [
+    ['route', 'replace', '10.2.0.0/16', 'via', '169.254.50.1'],
+    ['route', 'replace', '10.3.0.0/24', 'via', '169.254.50.1'],
+  ]);
+  t.is(networkOf('10.2.0.1/16'), '10.2.0.0/16');
 });

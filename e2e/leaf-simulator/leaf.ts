@@ -24,6 +24,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import ipaddr from 'ipaddr.js';
 import pino, { type Logger } from 'pino';
 import { OvsSupervisor, dbSocketPath } from '../../agents/openvswitch/supervisor.ts';
 
@@ -130,8 +131,51 @@ export function parseFdb(text: string, portNames: ReadonlyMap<number, string>): 
 
 let instances = 0;
 
+/** An L3Out: a routed link from the leaf's VRF to an external router, here this machine's own namespace. */
+export interface LeafL3Out {
+  /** Name of the link's end in the external (root) namespace. */
+  hostInterface: string;
+  /** A /30 transfer network: .1 is the leaf, .2 the external router. */
+  transfer: string;
+  /** What the external router reaches through its own links (the node network, the API server). */
+  externalNetworks: string[];
+}
+
+/** Network form of a gateway/prefix (10.2.0.1/16 → 10.2.0.0/16), as routes need it. */
+export function networkOf(cidr: string): string {
+  const [address, length] = ipaddr.parseCIDR(cidr);
+  return `${ipaddr.IPv4.networkAddressFromCIDR(`${address.toString()}/${length}`).toString()}/${length}`;
+}
+
+/** `ip` commands of an L3Out: [in the leaf, in the external namespace], after the veth exists. */
+export function l3OutCommands(
+  l3out: LeafL3Out,
+  bridgeDomains: readonly LeafBridgeDomain[],
+): { leaf: string[]; external: string[][] } {
+  const [base = ''] = l3out.transfer.split('/');
+  const octets = base.split('.').map(Number);
+  const at = (n: number) => [...octets.slice(0, 3), (octets[3] ?? 0) + n].join('.');
+  return {
+    leaf: [
+      `addr add ${at(1)}/30 dev ${L3OutPort}`,
+      `link set ${L3OutPort} up`,
+      ...l3out.externalNetworks.map((net) => `route replace ${net} via ${at(2)}`),
+    ],
+    external: [
+      ['addr', 'replace', `${at(2)}/30`, 'dev', l3out.hostInterface],
+      ['link', 'set', l3out.hostInterface, 'up'],
+      ...bridgeDomains.flatMap((bd) =>
+        bd.subnets.map((s) => ['route', 'replace', networkOf(s), 'via', at(1)]),
+      ),
+    ],
+  };
+}
+
+export const L3OutPort = 'l3out0';
+
 export class LeafSimulator {
   private readonly ports = new Map<string, LeafPort>();
+  private l3out?: LeafL3Out;
   private nextPort = 1;
   private bridgeDomains: LeafBridgeDomain[];
   private readonly routerMac: string;
@@ -231,6 +275,31 @@ export class LeafSimulator {
     return attached;
   }
 
+  /**
+   * The L3Out: the bridge domains' subnets become reachable from the
+   * external namespace (its routes point at the leaf), and the leaf routes
+   * `externalNetworks` back through it, as ACI advertises BD subnets out of an
+   * L3Out. Replies from the API server to pods take this path.
+   */
+  async attachExternal(l3out: LeafL3Out): Promise<void> {
+    const commands = l3OutCommands(l3out, this.bridgeDomains);
+    await sh('ip', [
+      'link',
+      'add',
+      l3out.hostInterface,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      L3OutPort,
+      'netns',
+      this.netns,
+    ]);
+    this.l3out = l3out;
+    await this.ipBatch(commands.leaf);
+    for (const args of commands.external) await sh('ip', args);
+  }
+
   /** Unplugs a node: deleting the leaf's end removes the node's uplink too. */
   async detachNode(node: string): Promise<void> {
     const p = this.ports.get(node);
@@ -281,6 +350,9 @@ export class LeafSimulator {
   /** Removes everything: ports, the switch's daemons, the namespace (its veths take the nodes' uplinks with them). */
   async stop(): Promise<void> {
     for (const node of [...this.ports.keys()]) await this.detachNode(node);
+    // Its routes in the external namespace go with the link.
+    if (this.l3out)
+      await sh('ip', ['link', 'del', this.l3out.hostInterface]).catch(() => undefined);
     await this.sup?.stop().catch(() => undefined);
     await sh('ip', ['netns', 'del', this.netns]).catch(() => undefined);
     await rm(this.ovsDir, { recursive: true, force: true });

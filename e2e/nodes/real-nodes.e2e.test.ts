@@ -1,0 +1,217 @@
+/**
+ * The whole CNI on real nodes: two kubelet + containerd nodes, the image
+ * built from the Dockerfile, the operator installed by `kubectl apply -k .`
+ * and running as a pod, the AciFabric Ready, then pods started by the
+ * kubelets through the project's CNI plugin and probed with real packets
+ * (agnhost, as the upstream e2e suites do). This file starts its own control
+ * plane: real nodes run every DaemonSet, which must not meet the kwok
+ * cluster's other test fabrics.
+ */
+import path from 'node:path';
+import test from 'ava';
+import ipaddr from 'ipaddr.js';
+import { eventually, uniqueName } from '../support/cluster.ts';
+import { repoRoot } from '../support/paths.ts';
+import { startRealEnvironment, type RealEnvironment } from '../support/real-nodes.ts';
+import { agnhostDeployment, connect, podsOf, type PodInfo } from '../support/workloads.ts';
+
+let env: RealEnvironment;
+const namespace = uniqueName('conn');
+
+test.before(async (t) => {
+  t.timeout(25 * 60_000, 'images, cluster and install (a cold machine builds images first)');
+  env = await startRealEnvironment({
+    dir: path.join(repoRoot, '.cluster-real'),
+    log: (line) => t.log(line),
+  });
+  await env.kubectl(['create', 'namespace', namespace]);
+  await env.kubectl(
+    ['apply', '-f', '-'],
+    JSON.stringify(agnhostDeployment(namespace, 'server', 4, env.images.agnhost.ref)),
+  );
+  await env.kubectl([
+    '-n',
+    namespace,
+    'expose',
+    'deployment',
+    'server',
+    '--port=80',
+    '--target-port=8080',
+  ]);
+  await env.kubectl([
+    '-n',
+    namespace,
+    'expose',
+    'deployment',
+    'server',
+    '--name=server-np',
+    '--type=NodePort',
+    '--port=80',
+    '--target-port=8080',
+  ]);
+  await env.kubectl(['-n', namespace, 'rollout', 'status', 'deployment/server', '--timeout=300s']);
+});
+
+test.after.always(async () => {
+  await env?.stop();
+});
+
+test.afterEach.always(async (t) => {
+  if (!t.passed && env) t.log(await env.cluster.logTails(30));
+});
+
+async function servers(): Promise<PodInfo[]> {
+  return podsOf(env.client, namespace, 'app=server');
+}
+
+test.serial(
+  'the operator runs as a pod on a real node and every component rolled out',
+  async (t) => {
+    const operator = JSON.parse(
+      await env.kubectl(['-n', 'aci-containers-operator', 'get', 'pods', '-o', 'json']),
+    ) as {
+      items: { spec: { nodeName: string; hostNetwork: boolean }; status: { phase: string } }[];
+    };
+    t.is(operator.items.length, 1);
+    t.true(env.cluster.realNodes.some((n) => n.name === operator.items[0]?.spec.nodeName));
+    t.is(operator.items[0]?.status.phase, 'Running');
+    const nodes = JSON.parse(await env.kubectl(['get', 'nodes', '-o', 'json'])) as {
+      items: { status: { conditions: { type: string; status: string }[] } }[];
+    };
+    for (const node of nodes.items) {
+      t.is(node.status.conditions.find((c) => c.type === 'Ready')?.status, 'True');
+    }
+    const workloads = await env.kubectl([
+      '-n',
+      env.fabric.spec.namespace,
+      'get',
+      'deploy,ds',
+      '-o',
+      'wide',
+    ]);
+    t.log(workloads);
+  },
+);
+
+test.serial('pods started by the kubelets get addresses from their node PodIPPool', async (t) => {
+  const pods = await servers();
+  t.is(pods.length, 4);
+  t.is(new Set(pods.map((p) => p.node)).size, 2, 'spread over both nodes');
+  for (const pod of pods) {
+    const pool = JSON.parse(await env.kubectl(['get', 'podippool', pod.node, '-o', 'json'])) as {
+      spec: { chunks: string[] };
+    };
+    t.true(
+      pool.spec.chunks.some((chunk) => inCidr(pod.ip, chunk)),
+      `${pod.name} ${pod.ip} in ${pool.spec.chunks.join(',')} of ${pod.node}`,
+    );
+  }
+});
+
+test.serial('pod to pod, on one node and across nodes', async (t) => {
+  const pods = await servers();
+  for (const from of pods) {
+    for (const to of pods) {
+      if (from.name === to.name) continue;
+      await connect(env, namespace, from.name, `${to.ip}:8080`);
+    }
+  }
+  t.pass();
+});
+
+test.serial(
+  'pod to a ClusterIP Service, to kubernetes.default through CoreDNS, and a NodePort from a node',
+  async (t) => {
+    const [client] = await servers();
+    if (!client) throw new Error('no pod');
+    await connect(env, namespace, client.name, `server.${namespace}.svc.cluster.local:80`);
+    await connect(env, namespace, client.name, 'kubernetes.default.svc.cluster.local:443');
+    const service = JSON.parse(
+      await env.kubectl(['-n', namespace, 'get', 'service', 'server-np', '-o', 'json']),
+    ) as { spec: { ports: { nodePort: number }[] } };
+    const nodePort = service.spec.ports[0]?.nodePort;
+    for (const node of env.cluster.realNodes) {
+      const reply = await env.cluster.nodeExec(node.name, env.cluster.binary('agnhost'), [
+        'connect',
+        `${node.ip}:${nodePort}`,
+        '--timeout=5s',
+      ]);
+      t.is(reply.trim(), '');
+    }
+  },
+);
+
+test.serial('node to pod: every node reaches every pod', async (t) => {
+  for (const node of env.cluster.realNodes) {
+    for (const pod of await servers()) {
+      await eventually(
+        () =>
+          env.cluster
+            .nodeExec(node.name, env.cluster.binary('agnhost'), [
+              'connect',
+              `${pod.ip}:8080`,
+              '--timeout=3s',
+            ])
+            .then(() => true),
+        `${node.name} to ${pod.name} (${pod.ip})`,
+        30_000,
+      );
+    }
+  }
+  t.pass();
+});
+
+test.serial('deleting a pod frees its address in the node PodIPPool', async (t) => {
+  const [victim] = await servers();
+  if (!victim) throw new Error('no pod');
+  await env.kubectl(['-n', namespace, 'delete', 'pod', victim.name, '--wait=true']);
+  await eventually(
+    async () => {
+      const pool = JSON.parse(
+        await env.kubectl(['get', 'podippool', victim.node, '-o', 'json']),
+      ) as {
+        status?: { allocations?: { ip?: string; ips?: string[] }[]; used?: number };
+      };
+      return !JSON.stringify(pool.status ?? {}).includes(`"${victim.ip}"`);
+    },
+    `${victim.ip} released in PodIPPool ${victim.node}`,
+    60_000,
+  );
+  t.pass();
+});
+
+test.serial(
+  "killing and restarting a node's kubelet, containerd and Open vSwitch brings its pods back with connectivity",
+  async (t) => {
+    const node = env.cluster.realNodes[1];
+    if (!node) throw new Error('no second node');
+    for (const component of ['kubelet', 'containerd'] as const) {
+      await env.cluster.stopNodeComponent(node.name, component);
+    }
+    for (const component of ['containerd', 'kubelet'] as const) {
+      await env.cluster.startNodeComponent(node.name, component);
+    }
+    // Open vSwitch: kill its daemons in the node; the openvswitch container's supervisor restarts them.
+    await env.cluster.nodeExec(node.name, 'pkill', ['-KILL', '-x', 'ovs-vswitchd']);
+    await env.kubectl([
+      '-n',
+      namespace,
+      'rollout',
+      'status',
+      'deployment/server',
+      '--timeout=300s',
+    ]);
+    const pods = await servers();
+    for (const from of pods) {
+      for (const to of pods) {
+        if (from.name !== to.name)
+          await connect(env, namespace, from.name, `${to.ip}:8080`, 60_000);
+      }
+    }
+    t.pass();
+  },
+);
+
+function inCidr(ip: string, cidr: string): boolean {
+  return ipaddr.parse(ip).match(ipaddr.parseCIDR(cidr));
+}

@@ -1,0 +1,130 @@
+/**
+ * Test workloads for real nodes: agnhost servers spread over the nodes, and
+ * connectivity probes run inside a pod with `agnhost connect`, as the
+ * upstream network e2e suites probe (exit status 0 means connected).
+ */
+import type { KubeClient } from '../../lib/kube/client.ts';
+import type { KubeObject } from '../../lib/kube/types.ts';
+import { eventually } from './cluster.ts';
+
+export interface PodInfo {
+  name: string;
+  node: string;
+  ip: string;
+}
+
+export function agnhostDeployment(
+  namespace: string,
+  name: string,
+  replicas: number,
+  image: string,
+): KubeObject {
+  const labels = { app: name };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace, labels },
+    spec: {
+      replicas,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          // Spread evenly, so every probe matrix has same-node and cross-node pairs.
+          topologySpreadConstraints: [
+            {
+              maxSkew: 1,
+              topologyKey: 'kubernetes.io/hostname',
+              whenUnsatisfiable: 'DoNotSchedule',
+              labelSelector: { matchLabels: labels },
+            },
+          ],
+          terminationGracePeriodSeconds: 1,
+          containers: [
+            {
+              name: 'agnhost',
+              image,
+              imagePullPolicy: 'IfNotPresent',
+              args: ['netexec', '--http-port=8080', '--udp-port=8081'],
+              ports: [
+                { name: 'http', containerPort: 8080 },
+                { name: 'udp', containerPort: 8081, protocol: 'UDP' },
+              ],
+              readinessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 2 },
+            },
+          ],
+        },
+      },
+    },
+  } as KubeObject;
+}
+
+interface PodList {
+  items: {
+    metadata: { name: string; deletionTimestamp?: string };
+    spec: { nodeName?: string };
+    status: { podIP?: string; phase?: string };
+  }[];
+}
+
+export async function podsOf(
+  client: KubeClient,
+  namespace: string,
+  selector: string,
+): Promise<PodInfo[]> {
+  const { items } = await client.list<PodList['items'][number] & KubeObject>('v1', 'Pod', {
+    namespace,
+    labelSelector: selector,
+  });
+  return items
+    .filter((p) => !p.metadata.deletionTimestamp && p.status.phase === 'Running' && p.status.podIP)
+    .map((p) => ({ name: p.metadata.name, node: p.spec.nodeName ?? '', ip: p.status.podIP ?? '' }));
+}
+
+interface Exec {
+  kubectl(args: string[]): Promise<string>;
+}
+
+/** Succeeds once `from` opens a TCP connection to `target` (host:port); retries until the deadline. */
+export async function connect(
+  env: Exec,
+  namespace: string,
+  from: string,
+  target: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  await eventually(
+    () =>
+      env
+        .kubectl([
+          '-n',
+          namespace,
+          'exec',
+          from,
+          '--',
+          '/agnhost',
+          'connect',
+          target,
+          '--timeout=3s',
+        ])
+        .then(() => true),
+    `${from} to connect to ${target}`,
+    timeoutMs,
+    500,
+  );
+}
+
+/** One attempt: true when `from` reaches `target`, false when the connection fails or times out. */
+export async function probe(
+  env: Exec,
+  namespace: string,
+  from: string,
+  target: string,
+): Promise<boolean> {
+  return env
+    .kubectl(['-n', namespace, 'exec', from, '--', '/agnhost', 'connect', target, '--timeout=2s'])
+    .then(
+      () => true,
+      () => false,
+    );
+}
