@@ -82,10 +82,11 @@ test('ARP: gateway and local pods answered, broadcasts flooded, unicast by MAC o
   ]);
 });
 
-test('L3Forwarding and Output: local pods, the rest of the pod subnets via the uplink (VLAN-tagged, never untagged), default via the gateway', (t) => {
+test('L3Forwarding and Output: local pods, the node itself via the gateway, the rest of the pod subnets and the default route via the uplink (VLAN-tagged, never untagged)', (t) => {
   t.deepEqual(lines(forwardingFlows(defaultModel({ endpoints: [PodA] }))), [
-    'table=L3Forwarding, priority=0,ip actions=set_field:0a:58:0a:00:00:ff->eth_dst,load:0xa->NXM_NX_REG1[0..31],goto_table:IngressRule',
+    'table=L3Forwarding, priority=0,ip actions=set_field:0a:58:0a:00:00:ff->eth_dst,load:0x14->NXM_NX_REG1[0..31],goto_table:IngressRule',
     'table=L3Forwarding, priority=190,ip,nw_dst=10.1.0.0/16 actions=load:0x14->NXM_NX_REG1[0..31],goto_table:IngressRule',
+    'table=L3Forwarding, priority=195,ip,nw_dst=192.168.0.10 actions=set_field:0a:58:0a:00:00:ff->eth_dst,load:0xa->NXM_NX_REG1[0..31],goto_table:IngressRule',
     'table=L3Forwarding, priority=200,ip,nw_dst=10.1.0.11 actions=set_field:0a:58:0a:00:00:01->eth_dst,load:0x1->NXM_NX_REG1[0..31],goto_table:IngressRule',
     'table=Output, priority=200,reg1=0x1 actions=output:1',
     'table=Output, priority=200,reg1=0x14 actions=push_vlan:0x8100,move:NXM_NX_REG2[0..11]->NXM_OF_VLAN_TCI[0..11],output:20',

@@ -27,8 +27,8 @@ export interface NodeNetwork {
    * clusters on one machine must not share it.
    */
   podSubnet: string;
-  /** The /30 between the leaf's L3Out and this machine's namespace. */
-  l3outTransfer: string;
+  /** The leaf's L3Out address on the node network: this machine's route to the pod subnets. */
+  leafAddress: string;
 }
 
 export interface NodeIdentity {
@@ -54,7 +54,7 @@ export function nodeNetwork(clusterDir: string): NodeNetwork {
     prefixLength: 24,
     gateway: `10.100.${third}.1`,
     podSubnet: `10.${128 + (third % 64)}.0.0/16`,
-    l3outTransfer: `169.254.${third}.0/30`,
+    leafAddress: `10.100.${third}.254`,
   };
 }
 

@@ -1,7 +1,7 @@
 // Runs the simulated ACI leaf standalone (root):
 //   npx tsx e2e/leaf-simulator/cli.ts --bd bd-pods:3021:10.2.0.1/16[,10.3.0.1/16] [--bd ...]
 //        [--node n1=/run/netns/n1[:eth1]] [--name aci-leaf]
-//        [--l3out acil3:169.254.50.0/30:10.100.34.0/24]
+//        [--l3out acibr-1:acil3-1:10.100.34.254/24:10.100.34.1]
 // Each --bd is name:encap VLAN:gateway/prefix list (what the APIC says about
 // the bridge domain); each --node cables a node's network namespace (a name
 // under /run/netns, a path, or a pid) by a new uplink interface (default
@@ -16,7 +16,7 @@ const { values } = parseArgs({
     bd: { type: 'string', multiple: true, default: [] },
     node: { type: 'string', multiple: true, default: [] },
     name: { type: 'string' },
-    // hostInterface:transfer/30:external,cidrs — an L3Out toward this machine's own namespace.
+    // bridge:hostInterface:address/prefix:router — an L3Out on a bridge of this machine's namespace.
     l3out: { type: 'string' },
   },
 });
@@ -41,9 +41,9 @@ for (const spec of values.node) {
   await attach(node, netns, uplink);
 }
 if (values.l3out) {
-  const [hostInterface = '', transfer = '', external = ''] = values.l3out.split(':');
-  await leaf.attachExternal({ hostInterface, transfer, externalNetworks: external.split(',') });
-  say(`L3Out ${hostInterface} (${transfer}) to ${external}`);
+  const [bridge = '', hostInterface = '', address = '', router = ''] = values.l3out.split(':');
+  await leaf.attachExternal({ bridge, hostInterface, address, router });
+  say(`L3Out ${address} on ${bridge} (${hostInterface}), default via ${router}`);
 }
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {

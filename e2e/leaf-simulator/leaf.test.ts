@@ -115,15 +115,21 @@ test('from an AciFabric: the pod BD with the host agent’s encap VLAN and the I
   t.is(bd?.vlan, bridgeDomainEncapVlan(bd?.name ?? '', { start: 3000, end: 3099 }));
 });
 
-test('an L3Out routes the bridge domains from the external side and the external networks from the leaf', (t) => {
+test('an L3Out: the leaf on the external bridge with a default route, the bridge domains routed to it from outside', (t) => {
   const commands = l3OutCommands(
-    { hostInterface: 'acil3-x', transfer: '169.254.50.0/30', externalNetworks: ['10.100.34.0/24'] },
+    {
+      bridge: 'acibr-x',
+      hostInterface: 'acil3-x',
+      address: '10.100.34.254/24',
+      router: '10.100.34.1',
+    },
     [{ name: 'bd', vlan: 3021, subnets: ['10.2.0.1/16', '10.3.0.1/24'] }],
   );
-  t.true(commands.leaf.includes('route replace 10.100.34.0/24 via 169.254.50.2'));
-  t.deepEqual(commands.external.slice(2), [
-    ['route', 'replace', '10.2.0.0/16', 'via', '169.254.50.1'],
-    ['route', 'replace', '10.3.0.0/24', 'via', '169.254.50.1'],
+  t.true(commands.leaf.includes('route replace default via 10.100.34.1'));
+  t.deepEqual(commands.external, [
+    ['link', 'set', 'acil3-x', 'master', 'acibr-x', 'up'],
+    ['route', 'replace', '10.2.0.0/16', 'via', '10.100.34.254'],
+    ['route', 'replace', '10.3.0.0/24', 'via', '10.100.34.254'],
   ]);
   t.is(networkOf('10.2.0.1/16'), '10.2.0.0/16');
 });

@@ -131,14 +131,19 @@ export function parseFdb(text: string, portNames: ReadonlyMap<number, string>): 
 
 let instances = 0;
 
-/** An L3Out: a routed link from the leaf's VRF to an external router, here this machine's own namespace. */
+/**
+ * An L3Out: a routed interface of the leaf's VRF on an external network,
+ * here the host bridge the nodes' own interfaces and the API server are on.
+ */
 export interface LeafL3Out {
-  /** Name of the link's end in the external (root) namespace. */
+  /** The external network's bridge in this machine's namespace. */
+  bridge: string;
+  /** Name of the link's end on that bridge. */
   hostInterface: string;
-  /** A /30 transfer network: .1 is the leaf, .2 the external router. */
-  transfer: string;
-  /** What the external router reaches through its own links (the node network, the API server). */
-  externalNetworks: string[];
+  /** The leaf's address on the external network, address/prefix. */
+  address: string;
+  /** The external router (this machine's address on the bridge): the leaf's default route. */
+  router: string;
 }
 
 /** Network form of a gateway/prefix (10.2.0.1/16 → 10.2.0.0/16), as routes need it. */
@@ -147,25 +152,26 @@ export function networkOf(cidr: string): string {
   return `${ipaddr.IPv4.networkAddressFromCIDR(`${address.toString()}/${length}`).toString()}/${length}`;
 }
 
-/** `ip` commands of an L3Out: [in the leaf, in the external namespace], after the veth exists. */
+/**
+ * `ip` commands of an L3Out once its veth exists: the leaf's address and
+ * default route, and, in the external namespace, a route to every bridge
+ * domain subnet through the leaf (what ACI advertises out of an L3Out).
+ */
 export function l3OutCommands(
   l3out: LeafL3Out,
   bridgeDomains: readonly LeafBridgeDomain[],
 ): { leaf: string[]; external: string[][] } {
-  const [base = ''] = l3out.transfer.split('/');
-  const octets = base.split('.').map(Number);
-  const at = (n: number) => [...octets.slice(0, 3), (octets[3] ?? 0) + n].join('.');
+  const [leafIp = ''] = l3out.address.split('/');
   return {
     leaf: [
-      `addr add ${at(1)}/30 dev ${L3OutPort}`,
+      `addr add ${l3out.address} dev ${L3OutPort}`,
       `link set ${L3OutPort} up`,
-      ...l3out.externalNetworks.map((net) => `route replace ${net} via ${at(2)}`),
+      `route replace default via ${l3out.router}`,
     ],
     external: [
-      ['addr', 'replace', `${at(2)}/30`, 'dev', l3out.hostInterface],
-      ['link', 'set', l3out.hostInterface, 'up'],
+      ['link', 'set', l3out.hostInterface, 'master', l3out.bridge, 'up'],
       ...bridgeDomains.flatMap((bd) =>
-        bd.subnets.map((s) => ['route', 'replace', networkOf(s), 'via', at(1)]),
+        bd.subnets.map((s) => ['route', 'replace', networkOf(s), 'via', leafIp]),
       ),
     ],
   };
@@ -277,9 +283,9 @@ export class LeafSimulator {
 
   /**
    * The L3Out: the bridge domains' subnets become reachable from the
-   * external namespace (its routes point at the leaf), and the leaf routes
-   * `externalNetworks` back through it, as ACI advertises BD subnets out of an
-   * L3Out. Replies from the API server to pods take this path.
+   * external network (its routes point at the leaf), and the leaf reaches
+   * that network directly, as ACI routes BD subnets out of an L3Out. Pods'
+   * traffic to the API server and to other nodes takes this path both ways.
    */
   async attachExternal(l3out: LeafL3Out): Promise<void> {
     const commands = l3OutCommands(l3out, this.bridgeDomains);

@@ -167,7 +167,7 @@ export async function startLeaf(cluster: Cluster, fabric: Fabric): Promise<void>
       // Routes the pod subnets to this machine's namespace, where the API server and the APIC are.
       ...(network
         ? [
-            `--l3out=acil3-${network.id}:${network.l3outTransfer}:${network.subnet}/${network.prefixLength}`,
+            `--l3out=${network.bridge}:acil3-${network.id}:${network.leafAddress}/${network.prefixLength}:${network.gateway}`,
           ]
         : []),
     ),

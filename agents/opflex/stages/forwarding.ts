@@ -1,7 +1,7 @@
 /**
  * L3Forwarding and Output: destination IP picks the port (a local pod, the
- * uplink for every other pod-subnet address, else the gateway port to the
- * node's host stack). Local delivery rewrites the destination MAC, so routed
+ * gateway port for this node's own addresses, the uplink for everything
+ * else when the node has one, else the gateway port to the host stack). Local delivery rewrites the destination MAC, so routed
  * packets (sent to the gateway MAC, e.g. to a service IP) reach the pod.
  * Toward the uplink the frame is left as the pod sent it: bridged traffic
  * keeps the remote pod's MAC, routed traffic keeps the router MAC, and the
@@ -32,7 +32,11 @@ export function l3ToUplinkFlow(uplink: Uplink, subnet: string): Flow {
   };
 }
 
-/** Everything not in a pod subnet leaves through the gateway port (the node's host stack). */
+/**
+ * Without a fabric, everything not in a pod subnet leaves through the
+ * gateway port (the node's host stack); with one, only the node's own
+ * addresses do (`l3ToNodeFlow`).
+ */
 export function l3ToGatewayFlow(m: Model, ofport: number): Flow {
   return {
     table: 'L3Forwarding',
@@ -40,6 +44,34 @@ export function l3ToGatewayFlow(m: Model, ofport: number): Flow {
     match: 'ip',
     actions: `set_field:${m.config.gateway.mac}->eth_dst,${loadField(TargetOFPort, ofport)},${goto('IngressRule')}`,
     feature: 'PodForwarding',
+  };
+}
+
+/** This node's own addresses (kubelet, host-network pods) are its host stack's, behind the gateway port. */
+export function l3ToNodeFlow(m: Model, ip: string, ofport: number): Flow {
+  return {
+    table: 'L3Forwarding',
+    priority: 195,
+    match: `ip,nw_dst=${ip}`,
+    actions: `set_field:${m.config.gateway.mac}->eth_dst,${loadField(TargetOFPort, ofport)},${goto('IngressRule')}`,
+    feature: 'PodForwarding',
+  };
+}
+
+/**
+ * With a fabric the leaf is the pods' default gateway, as in ACI: what is
+ * neither a pod nor this node (other nodes, the API server, the world) is
+ * routed by the leaf, so replies come back the same way. Through the host
+ * stack they would come back past it, and its conntrack (kube-proxy's
+ * `--ctstate INVALID -j DROP`) drops replies whose request it never saw.
+ */
+export function l3DefaultToUplinkFlow(m: Model, uplink: Uplink): Flow {
+  return {
+    table: 'L3Forwarding',
+    priority: 0,
+    match: 'ip',
+    actions: `set_field:${m.config.gateway.mac}->eth_dst,${loadField(TargetOFPort, uplink.ofport)},${goto('IngressRule')}`,
+    feature: 'Fabric',
   };
 }
 
@@ -113,9 +145,12 @@ export function forwardingFlows(m: Model): Flow[] {
     flows.push(outputToPortFlow(ep.ofport), outputHairpinFlow(ep.ofport));
   }
   if (m.gatewayOfport !== undefined) {
-    flows.push(l3ToGatewayFlow(m, m.gatewayOfport), outputToPortFlow(m.gatewayOfport));
+    flows.push(outputToPortFlow(m.gatewayOfport));
+    if (!m.uplink) flows.push(l3ToGatewayFlow(m, m.gatewayOfport));
+    else for (const ip of m.config.nodeIPs) flows.push(l3ToNodeFlow(m, ip, m.gatewayOfport));
   }
   if (m.uplink) {
+    flows.push(l3DefaultToUplinkFlow(m, m.uplink));
     for (const s of m.config.podSubnets) flows.push(l3ToUplinkFlow(m.uplink, s.cidr));
     flows.push(outputToUplinkFlow(m.uplink), uplinkNoBridgeDomainDropFlow(m.uplink));
     const { hostMac } = m.config.gateway;
