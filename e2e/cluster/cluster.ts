@@ -21,6 +21,7 @@ import {
   referenceCniConfig,
   referencePlugins,
   referenceRoutes,
+  restartAlways,
   type NodeIdentity,
   type NodeNetwork,
 } from './node-config.ts';
@@ -514,7 +515,13 @@ export class Cluster {
       network.podSubnet,
     );
     for (const command of commands) {
-      const [binary, args] = inNode(node.initPid, command.binary, command.args);
+      const [binary, args] = inNode(node.initPid, 'sh', [
+        '-c',
+        restartAlways,
+        command.name,
+        command.binary,
+        ...command.args,
+      ]);
       await this.launch(`${node.name}/${command.name}`, binary, args);
       if (command.name === 'containerd') {
         await waitForFile(hostContainerdSocket(node), 30_000, `containerd of ${node.name}`);

@@ -2,6 +2,7 @@ import test from 'ava';
 import { parse } from 'yaml';
 import {
   containerdConfig,
+  hostPathOf,
   kubeletConfig,
   nodeIdentity,
   nodeInitScript,
@@ -83,4 +84,12 @@ test('reference routes lead to every other node and never to the node itself', (
 
 test('the kubelet configuration is valid YAML-serializable data', (t) => {
   t.notThrows(() => parse(JSON.stringify(kubeletConfig(node(0), files))));
+});
+
+test('a path inside the node maps to the host through its private mounts only', (t) => {
+  const n = node(0);
+  t.is(hostPathOf(n, '/run/openvswitch/db.sock'), `${n.dir}/fs/run/openvswitch/db.sock`);
+  t.is(hostPathOf(n, '/var/lib/kubelet'), `${n.dir}/fs/var_lib_kubelet`);
+  t.is(hostPathOf(n, '/usr/bin/ovs-vsctl'), '/usr/bin/ovs-vsctl');
+  t.is(hostPathOf(n, '/running'), '/running', 'a prefix of a name is not a parent folder');
 });

@@ -101,6 +101,14 @@ export function nodeMounts(node: NodeIdentity): { source: string; target: string
   }));
 }
 
+/** Where a path inside the node is on the host (only the node's private paths differ). */
+export function hostPathOf(node: NodeIdentity, inNode: string): string {
+  const mount = nodeMounts(node).find(
+    ({ target }) => inNode === target || inNode.startsWith(`${target}/`),
+  );
+  return mount ? path.join(mount.source, inNode.slice(mount.target.length)) : inNode;
+}
+
 /** The shell the node's first process runs in its fresh mount namespace before it waits forever. */
 export function nodeInitScript(node: NodeIdentity): string {
   const lines = [
@@ -121,6 +129,15 @@ export function nodeInitScript(node: NodeIdentity): string {
   ];
   return lines.join('\n');
 }
+
+/**
+ * What systemd's `Restart=always` does for a node's services, as a shell
+ * loop (`sh -c restartAlways <name> <binary> <args...>`): a kubelet that
+ * exits because containerd is still starting comes back a second later.
+ * Stopping the component kills the loop's process group, child included.
+ */
+export const restartAlways =
+  'while :; do "$@"; echo "$0 exited with status $?; restarting in 1s" >&2; sleep 1; done';
 
 export const containerdSocket = '/run/containerd/containerd.sock';
 export const pauseImage = 'registry.k8s.io/pause:3.10';

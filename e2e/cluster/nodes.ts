@@ -19,6 +19,7 @@ import { stringify } from 'yaml';
 import {
   containerdConfig,
   containerdSocket,
+  hostPathOf,
   kubeletArgs,
   kubeletConfig,
   kubeProxyConfig,
@@ -303,7 +304,7 @@ export function inNode(initPid: number, binary: string, args: string[]): [string
 
 /** The node's containerd socket as the host sees it (through the bind source of /run). */
 export function hostContainerdSocket(node: NodeIdentity): string {
-  return path.join(node.dir, 'fs', 'run', containerdSocket.replace(/^\/run\//, ''));
+  return hostPathOf(node, containerdSocket);
 }
 
 export async function waitForFile(file: string, timeoutMs: number, what: string): Promise<void> {

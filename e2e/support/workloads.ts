@@ -13,6 +13,26 @@ export interface PodInfo {
   ip: string;
 }
 
+/** agnhost netexec: HTTP on 8080, UDP on 8081, ready when it serves. */
+export function agnhostPodSpec(image: string): Record<string, unknown> {
+  return {
+    terminationGracePeriodSeconds: 1,
+    containers: [
+      {
+        name: 'agnhost',
+        image,
+        imagePullPolicy: 'IfNotPresent',
+        args: ['netexec', '--http-port=8080', '--udp-port=8081'],
+        ports: [
+          { name: 'http', containerPort: 8080 },
+          { name: 'udp', containerPort: 8081, protocol: 'UDP' },
+        ],
+        readinessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 2 },
+      },
+    ],
+  };
+}
+
 export function agnhostDeployment(
   namespace: string,
   name: string,
@@ -39,20 +59,7 @@ export function agnhostDeployment(
               labelSelector: { matchLabels: labels },
             },
           ],
-          terminationGracePeriodSeconds: 1,
-          containers: [
-            {
-              name: 'agnhost',
-              image,
-              imagePullPolicy: 'IfNotPresent',
-              args: ['netexec', '--http-port=8080', '--udp-port=8081'],
-              ports: [
-                { name: 'http', containerPort: 8080 },
-                { name: 'udp', containerPort: 8081, protocol: 'UDP' },
-              ],
-              readinessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 2 },
-            },
-          ],
+          ...agnhostPodSpec(image),
         },
       },
     },
