@@ -1,16 +1,29 @@
-/** `npm run cluster:up [-- --nodes N]` / `npm run cluster:down`. */
+/**
+ * `npm run cluster:up [-- --nodes N] [-- --real-nodes N]` / `npm run cluster:down`.
+ * Real nodes (root) get the locally built images; nothing is installed on them.
+ */
+import { ensureImages } from '../images/images.ts';
+import { nodeImageNames } from '../support/real-nodes.ts';
 import { defaultClusterDir } from '../support/paths.ts';
 import { Cluster, stopByState } from './cluster.ts';
 
 const [command, ...rest] = process.argv.slice(2);
-const nodesFlag = rest.indexOf('--nodes');
-const nodes = nodesFlag >= 0 ? Number(rest[nodesFlag + 1]) : 3;
+const flag = (name: string, fallback: number): number => {
+  const i = rest.indexOf(name);
+  return i >= 0 ? Number(rest[i + 1]) : fallback;
+};
+const nodes = flag('--nodes', 3);
+const realNodes = flag('--real-nodes', 0);
 
 if (command === 'up') {
+  const log = (line: string) => console.log(line);
+  const images = realNodes > 0 ? await ensureImages(log) : undefined;
   const cluster = await Cluster.start({
     dir: defaultClusterDir,
     nodes,
-    log: (line) => console.log(line),
+    realNodes,
+    nodeImages: images ? nodeImageNames.map((name) => images[name].archive) : [],
+    log,
   });
   console.log(`export KUBECONFIG=${cluster.kubeconfig}`);
   console.log(`Logs: ${cluster.logDir}`);
@@ -18,6 +31,6 @@ if (command === 'up') {
   await stopByState(defaultClusterDir);
   console.log(`Stopped the cluster in ${defaultClusterDir}`);
 } else {
-  console.error('usage: cli.ts up [--nodes N] | down');
+  console.error('usage: cli.ts up [--nodes N] [--real-nodes N] | down');
   process.exit(2);
 }

@@ -64,7 +64,7 @@ export interface RealEnvironmentOptions {
 }
 
 /** What nodes run; the debian and node images are only the Dockerfile's bases. */
-const nodeImageNames = ['pause', 'aci-containers', 'busybox', 'agnhost', 'coredns'] as const;
+export const nodeImageNames = ['pause', 'aci-containers', 'busybox', 'agnhost', 'coredns'] as const;
 
 const tsx = (file: string, ...args: string[]) => [
   '--import',
