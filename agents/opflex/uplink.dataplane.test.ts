@@ -24,6 +24,9 @@ const Prefix = '10.141';
 const OtherPrefix = '10.142';
 const Tag = `up${process.pid % 1000}`;
 const NodeIP = (i: number): string => `192.168.141.${i + 1}`;
+/** This namespace on the node network, and the leaf's L3Out there. */
+const NodeRouter = '192.168.141.100';
+const NodeLeaf = '192.168.141.254';
 const cleanup = new Cleanup();
 const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
 let dir: string;
@@ -37,6 +40,7 @@ test.before(async () => {
     tag: Tag,
     prefix: Prefix,
     otherPrefix: OtherPrefix,
+    nodeIPs: (i) => [NodeIP(i)],
     dir,
     log,
     cleanup,
@@ -60,33 +64,37 @@ test.before(async () => {
     cleanup.add(() => agent.stop());
     pods[s.key] = { pod, agent, node: fabric.nodes[s.node] };
   }
-  // The node network (the nodes' own addresses, as kubelets and API servers use them), beside the leaf.
-  const [n1, n2] = fabric.nodes;
-  await run('ip', [
-    'link',
-    'add',
-    `${Tag}nn1`,
-    'netns',
-    n1.opts.netns,
-    'type',
-    'veth',
-    'peer',
-    'name',
-    `${Tag}nn2`,
-    'netns',
-    n2.opts.netns,
-  ]);
+  // The node network (the nodes' own addresses, as kubelets and API servers use them): a bridge
+  // in this namespace, on which the leaf has its L3Out (it routes pods to and from the nodes).
+  const bridge = `${Tag}nb`;
+  await run('ip', ['link', 'add', bridge, 'type', 'bridge']);
+  cleanup.add(() => run('ip', ['link', 'del', bridge]).then(() => undefined));
+  await run('ip', ['addr', 'add', `${NodeRouter}/24`, 'dev', bridge]);
+  await run('ip', ['link', 'set', bridge, 'up']);
   for (const [i, n] of fabric.nodes.entries()) {
+    const host = `${Tag}nh${i + 1}`;
+    const inside = `${Tag}nn${i + 1}`;
     await run('ip', [
-      '-n',
-      n.opts.netns,
-      'addr',
+      'link',
       'add',
-      `${NodeIP(i)}/24`,
-      'dev',
-      `${Tag}nn${i + 1}`,
+      host,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      inside,
+      'netns',
+      n.opts.netns,
     ]);
-    await run('ip', ['-n', n.opts.netns, 'link', 'set', `${Tag}nn${i + 1}`, 'up']);
+    cleanup.add(() =>
+      run('ip', ['link', 'del', host]).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    await run('ip', ['link', 'set', host, 'master', bridge, 'up']);
+    await run('ip', ['-n', n.opts.netns, 'addr', 'add', `${NodeIP(i)}/24`, 'dev', inside]);
+    await run('ip', ['-n', n.opts.netns, 'link', 'set', inside, 'up']);
     // As on a Kubernetes node: forwarding on, reverse-path filter loose (systemd's default).
     await inNetns(n.opts.netns, 'sysctl', [
       '-qw',
@@ -94,6 +102,12 @@ test.before(async () => {
       'net.ipv4.conf.all.rp_filter=2',
     ]);
   }
+  await fabric.leaf.attachExternal({
+    bridge,
+    hostInterface: `${Tag}l3`,
+    address: `${NodeLeaf}/24`,
+    router: NodeRouter,
+  });
   await fabric.settle();
 });
 
@@ -275,7 +289,7 @@ test.serial(
 );
 
 test.serial(
-  'a node reaches another node’s pod: proxy-ARPed to the leaf, which routes it; the reply returns through that node',
+  'a node reaches another node’s pod: proxy-ARPed to the leaf, which routes it; the reply returns through the leaf’s L3Out',
   async (t) => {
     const forwarded = await leafCounter('Ip', 'ForwDatagrams');
     t.true(await nodePing(0, get('a2').pod.ip));

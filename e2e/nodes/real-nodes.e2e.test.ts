@@ -20,9 +20,21 @@ import {
   agnhostDeployment,
   agnhostPodSpec,
   connect,
+  netpolModelPod,
   podsOf,
+  probeAll,
   type PodInfo,
 } from '../support/workloads.ts';
+import {
+  k8sNamespace,
+  modelPods,
+  Namespaces,
+  NetpolCases,
+  Ports,
+  referenceAllowed,
+  type ModelPod,
+} from '../../agents/opflex/testkit/netpol-model.ts';
+import type { KubeObject } from '../../lib/kube/types.ts';
 
 let env: RealEnvironment;
 const clusterDir = path.join(repoRoot, '.cluster-real');
@@ -171,6 +183,122 @@ test.serial('node to pod: every node reaches every pod', async (t) => {
   }
   t.pass();
 });
+
+// The project's NetworkPolicy conformance cases (agents/opflex/testkit/netpol-model.ts: the upstream
+// model and an independent reference), here on real nodes with the model's pods spread over both.
+const realNodeNetpolCases = [
+  'no policies: everything is allowed',
+  "should support a 'default-deny-ingress' policy",
+  'should enforce policy to allow traffic from pods within server namespace based on PodSelector',
+  'should enforce policy to allow traffic only from a different namespace, based on NamespaceSelector',
+  'should enforce policy based on Ports',
+  'should deny egress from all pods in a namespace',
+];
+
+test.serial(
+  'NetworkPolicy conformance cases on real nodes, probed with agnhost across both nodes',
+  async (t) => {
+    const [first, second] = env.cluster.realNodes;
+    if (!first || !second) throw new Error('two real nodes expected');
+    const spread = modelPods('0.0.0').map((p, i) => ({
+      ...p,
+      node: i % 2 === 0 ? first.name : second.name,
+    }));
+    for (const ns of Namespaces) {
+      await env.kubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', ...k8sNamespace(ns) }),
+      );
+    }
+    for (const p of spread) {
+      const pod = netpolModelPod(p.namespace, p.name, env.images.agnhost.ref) as KubeObject & {
+        spec: Record<string, unknown>;
+      };
+      pod.spec.nodeName = p.node;
+      await env.kubectl(['apply', '-f', '-'], JSON.stringify(pod));
+    }
+    for (const ns of Namespaces) {
+      await env.kubectl([
+        '-n',
+        ns,
+        'wait',
+        '--for=condition=Ready',
+        'pod',
+        '--all',
+        '--timeout=180s',
+      ]);
+    }
+    const pods: ModelPod[] = [];
+    for (const ns of Namespaces) {
+      for (const p of await podsOf(env.client, ns, 'pod'))
+        pods.push({ namespace: ns, name: p.name, ip: p.ip });
+    }
+    t.is(pods.length, 9);
+    const targets = pods.flatMap((server) =>
+      Ports.map((port) => ({ server, port, key: `${server.ip}:${port}` })),
+    );
+    let passed = 0;
+    for (const name of realNodeNetpolCases) {
+      const netpolCase = NetpolCases.find((c) => c.name === name);
+      if (!netpolCase) throw new Error(`no such case: ${name}`);
+      const policies = netpolCase.policies('0.0.0');
+      for (const policy of policies) {
+        await env.kubectl(
+          ['apply', '-f', '-'],
+          JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', ...policy }),
+        );
+      }
+      const expected = (client: ModelPod, server: ModelPod, port: number) =>
+        client.ip === server.ip || referenceAllowed(policies, client, server, port, 'TCP');
+      // The policy reaches the flows asynchronously: probe until the matrix matches, then it must stay exact.
+      let wrong: string[] = [];
+      await eventually(
+        async () => {
+          wrong = [];
+          const rows = await Promise.all(
+            pods.map(async (client) => ({
+              client,
+              seen: await probeAll(
+                env,
+                client.namespace,
+                client.name,
+                targets.filter((x) => x.server.ip !== client.ip).map((x) => x.key),
+              ),
+            })),
+          );
+          for (const { client, seen } of rows) {
+            for (const { server, port, key } of targets) {
+              if (server.ip === client.ip) continue;
+              const want = expected(client, server, port);
+              if (seen.get(key) !== want)
+                wrong.push(
+                  `${client.namespace}/${client.name} -> ${server.namespace}/${server.name}:${port} want ${want ? 'ok' : 'blocked'}`,
+                );
+            }
+          }
+          return wrong.length === 0;
+        },
+        `case "${name}" (${wrong.length} pairs wrong: ${wrong.slice(0, 5).join('; ')})`,
+        60_000,
+        1000,
+      ).catch((error: unknown) => {
+        throw new Error(`${name}: ${wrong.join('; ')}`, { cause: error });
+      });
+      passed++;
+      for (const policy of policies) {
+        await env.kubectl([
+          '-n',
+          policy.metadata?.namespace ?? '',
+          'delete',
+          'networkpolicy',
+          policy.metadata?.name ?? '',
+        ]);
+      }
+    }
+    t.log(`NetworkPolicy conformance on real nodes: ${passed}/${realNodeNetpolCases.length}`);
+    t.is(passed, realNodeNetpolCases.length);
+  },
+);
 
 test.serial('deleting a pod frees its address in the node PodIPPool', async (t) => {
   // A bare Pod: a Deployment would put a replacement on the freed address at once.

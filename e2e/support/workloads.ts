@@ -135,3 +135,56 @@ export async function probe(
       () => false,
     );
 }
+
+/**
+ * A pod of the upstream netpol model (x/y/z × a/b/c): agnhost serve-hostname
+ * on TCP 80 and 81, one container per port, as the upstream suite runs it,
+ * with the named ports the model's cases use.
+ */
+export function netpolModelPod(namespace: string, name: string, image: string): KubeObject {
+  const serve = (port: number) => ({
+    name: `serve-${port}-tcp`,
+    image,
+    imagePullPolicy: 'IfNotPresent',
+    args: ['serve-hostname', '--tcp', '--http=false', `--port=${port}`],
+    ports: [{ name: `serve-${port}-tcp`, containerPort: port, protocol: 'TCP' }],
+    readinessProbe: { tcpSocket: { port }, periodSeconds: 2 },
+  });
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels: { pod: name } },
+    spec: { terminationGracePeriodSeconds: 1, containers: [serve(80), serve(81)] },
+  } as KubeObject;
+}
+
+/**
+ * Probes every target from one pod in one exec (a shell loop of `agnhost
+ * connect`): one line per target, "<target> ok" or "<target> no".
+ */
+export async function probeAll(
+  env: Exec,
+  namespace: string,
+  from: string,
+  targets: readonly string[],
+): Promise<Map<string, boolean>> {
+  const script = `for t in ${targets.join(' ')}; do if /agnhost connect "$t" --timeout=1s >/dev/null 2>&1; then echo "$t ok"; else echo "$t no"; fi; done`;
+  const out = await env.kubectl([
+    '-n',
+    namespace,
+    'exec',
+    from,
+    '-c',
+    'serve-80-tcp',
+    '--',
+    'sh',
+    '-c',
+    script,
+  ]);
+  const result = new Map<string, boolean>();
+  for (const line of out.trim().split('\n')) {
+    const [target = '', verdict] = line.split(' ');
+    result.set(target, verdict === 'ok');
+  }
+  return result;
+}

@@ -51,6 +51,8 @@ export async function startTwoNodes(opts: {
   prefix: string;
   /** Second octet pair of bd-other's subnet; default: prefix with the second octet + 1. */
   otherPrefix?: string;
+  /** Node i's own addresses, as the host agent learns them from the downward API. */
+  nodeIPs?: (i: number) => string[];
   dir: string;
   log: Logger;
   cleanup: Cleanup;
@@ -63,11 +65,11 @@ export async function startTwoNodes(opts: {
     'bd-other': `${otherPrefix}.0.1/16`,
   };
   const names = ['n1', 'n2'] as const;
-  const facts = names.map((name): NodeFacts => ({
+  const facts = names.map((name, i): NodeFacts => ({
     nodeName: name,
     // The PodIPPool's gateways: every pod subnet of the cluster.
     gateways: Object.values(subnetOf),
-    nodeIPs: [],
+    nodeIPs: opts.nodeIPs?.(i) ?? [],
     stateDir: path.join(dir, name, 'state'),
     ovsRunDir: path.join(dir, name, 'ovs'),
     bridge: `br${tag}${name.slice(1)}`,
