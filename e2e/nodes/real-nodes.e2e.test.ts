@@ -21,6 +21,7 @@ import {
   agnhostPodSpec,
   connect,
   netpolModelPod,
+  networkPolicyManifest,
   podsOf,
   probeAll,
   type PodInfo,
@@ -243,10 +244,7 @@ test.serial(
       if (!netpolCase) throw new Error(`no such case: ${name}`);
       const policies = netpolCase.policies('0.0.0');
       for (const policy of policies) {
-        await env.kubectl(
-          ['apply', '-f', '-'],
-          JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', ...policy }),
-        );
+        await env.kubectl(['apply', '-f', '-'], JSON.stringify(networkPolicyManifest(policy)));
       }
       const expected = (client: ModelPod, server: ModelPod, port: number) =>
         client.ip === server.ip || referenceAllowed(policies, client, server, port, 'TCP');

@@ -3,6 +3,7 @@
  * connectivity probes run inside a pod with `agnhost connect`, as the
  * upstream network e2e suites probe (exit status 0 means connected).
  */
+import type { V1NetworkPolicy } from '@kubernetes/client-node';
 import type { KubeClient } from '../../lib/kube/client.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
 import { eventually } from './cluster.ts';
@@ -187,4 +188,29 @@ export async function probeAll(
     result.set(target, verdict === 'ok');
   }
   return result;
+}
+
+/**
+ * A client-node V1NetworkPolicy as the API server takes it: client-node's
+ * types name the ingress peers `_from` (its generator avoids the keyword),
+ * the wire format `from`.
+ */
+export function networkPolicyManifest(policy: V1NetworkPolicy): KubeObject {
+  const { ingress, ...spec } = policy.spec ?? { podSelector: {} };
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: policy.metadata?.name ?? '', namespace: policy.metadata?.namespace ?? '' },
+    spec: {
+      ...spec,
+      ...(ingress
+        ? {
+            ingress: ingress.map(({ _from, ...rule }) => ({
+              ...rule,
+              ...(_from ? { from: _from } : {}),
+            })),
+          }
+        : {}),
+    },
+  } as KubeObject;
 }
