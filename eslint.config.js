@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'crds/generated/', 'e2e/cluster/tools/', 'dist/'] },
+  { ignores: ['node_modules/', '.cluster*/', 'crds/generated/', 'e2e/cluster/tools/', 'dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -56,7 +56,7 @@ const pods = [
 async function matrix(title: string): Promise<void> {
   step(title);
   const label = (p: PodInfo & { role: string }) => `${p.role}@${p.node.replace('aci-node-', 'n')}`;
-  const width = Math.max(...pods.map((p) => label(p).length)) + 2;
+  const width = Math.max('from \\ to'.length, ...pods.map((p) => label(p).length)) + 2;
   console.log(
     `    ${'from \\ to'.padEnd(width)}${pods.map((p) => label(p).padEnd(width)).join('')}`,
   );
