@@ -1,5 +1,6 @@
 /**
- * `npm run cluster:up [-- --nodes N] [-- --real-nodes N]` / `npm run cluster:down`.
+ * `npm run cluster:up [-- --nodes N] [-- --real-nodes N]`, `npm run cluster:node -- stop|start|restart <node>`,
+ * `npm run cluster:down`.
  * Real nodes (root) get the locally built images; nothing is installed on them.
  */
 import { ensureImages } from '../images/images.ts';
@@ -27,10 +28,23 @@ if (command === 'up') {
   });
   console.log(`export KUBECONFIG=${cluster.kubeconfig}`);
   console.log(`Logs: ${cluster.logDir}`);
+} else if (command === 'node') {
+  // npm run cluster:node -- stop|start|restart <node>: a real node as a machine is powered off and on.
+  const [action, name = ''] = rest;
+  const cluster = await Cluster.attach(defaultClusterDir);
+  if (action === 'stop' || action === 'restart') await cluster.stopRealNode(name);
+  if (action === 'start' || action === 'restart') await cluster.startRealNode(name);
+  if (!['stop', 'start', 'restart'].includes(action ?? '')) {
+    console.error('usage: cli.ts node stop|start|restart <node>');
+    process.exit(2);
+  }
+  console.log(`${action} ${name}: done`);
 } else if (command === 'down') {
   await stopByState(defaultClusterDir);
   console.log(`Stopped the cluster in ${defaultClusterDir}`);
 } else {
-  console.error('usage: cli.ts up [--nodes N] [--real-nodes N] | down');
+  console.error(
+    'usage: cli.ts up [--nodes N] [--real-nodes N] | node stop|start|restart <node> | down',
+  );
   process.exit(2);
 }

@@ -33,6 +33,8 @@ import {
   hostContainerdSocket,
   importImages,
   inNode,
+  isAlive,
+  powerOffNode,
   prepareNode,
   removeNodeNetwork,
   sh,
@@ -139,15 +141,6 @@ function kubeconfigYaml(
     `current-context: ${user}@aci-e2e`,
     '',
   ].join('\n');
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export async function sleep(ms: number): Promise<void> {
@@ -530,14 +523,14 @@ export class Cluster {
     }
   }
 
-  /** Stops a real node as a power cut would: every process of it, pods included, is killed. */
+  /** Stops a real node as a power cut would: every process of it, pods included, is killed; its links stay. */
   async stopRealNode(name: string): Promise<void> {
     const node = this.realNode(name);
     for (const component of [...nodeComponents].reverse()) {
       const state = this.state.components[`${name}/${component}`];
       if (state) await killAndWait(state.pid);
     }
-    await destroyNode(node);
+    await powerOffNode(node);
   }
 
   /** Boots a stopped node again; its kubelet recreates its pods. */

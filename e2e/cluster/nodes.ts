@@ -146,7 +146,7 @@ export async function nodePids(node: NodeIdentity): Promise<number[]> {
   return [...pids];
 }
 
-function alive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -155,8 +155,19 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Kills everything the node runs (SIGKILL: a node losing power), then removes its namespaces and cgroups. */
+/** Kills everything the node runs (SIGKILL), then removes its cgroups, namespace and links. */
 export async function destroyNode(node: NodeIdentity): Promise<void> {
+  await powerOffNode(node);
+  if (await linkExists(node.hostVeth)) await sh('ip', ['link', 'del', node.hostVeth]);
+  if (existsSync(`/run/netns/${node.netns}`)) await sh('ip', ['netns', 'del', node.netns]);
+}
+
+/**
+ * Kills everything the node runs and removes its cgroups, but keeps its
+ * network namespace: a machine that loses power keeps its cables (eth0 on the
+ * node bridge, eth1 to the leaf), so it comes back on the same links.
+ */
+export async function powerOffNode(node: NodeIdentity): Promise<void> {
   for (let round = 0; round < 20; round++) {
     const pids = await nodePids(node);
     if (pids.length === 0) break;
@@ -172,8 +183,6 @@ export async function destroyNode(node: NodeIdentity): Promise<void> {
   for (const controller of cgroupControllers) {
     await removeCgroupTree(path.join('/sys/fs/cgroup', controller, node.cgroupRoot));
   }
-  if (await linkExists(node.hostVeth)) await sh('ip', ['link', 'del', node.hostVeth]);
-  if (existsSync(`/run/netns/${node.netns}`)) await sh('ip', ['netns', 'del', node.netns]);
   await rm(path.join(node.dir, 'init.ready'), { force: true });
 }
 
@@ -261,9 +270,11 @@ export async function prepareNode(
 
 /** Creates the namespaces and cgroups and starts the init; returns the init's pid. */
 export async function bootNode(network: NodeNetwork, node: NodeIdentity): Promise<number> {
-  await destroyNode(node);
+  await powerOffNode(node);
+  // /run is a tmpfs on a real machine: a boot starts with none of the last run's sockets and pid files.
+  await rm(hostPathOf(node, '/run'), { recursive: true, force: true });
   await mkdir(node.dir, { recursive: true });
-  await createNodeNetns(network, node);
+  if (!existsSync(`/run/netns/${node.netns}`)) await createNodeNetns(network, node);
   await createCgroupRoot(node);
   // The loopback plugin: containerd's CRI sets up every sandbox's lo with it.
   const cniBin = path.join(node.dir, 'fs', 'opt_cni', 'bin');
@@ -290,7 +301,7 @@ export async function bootNode(network: NodeNetwork, node: NodeIdentity): Promis
   const ready = path.join(node.dir, 'init.ready');
   const deadline = Date.now() + 15_000;
   while (!existsSync(ready)) {
-    if (!alive(init.pid)) throw new Error(`the init of node ${node.name} exited during set-up`);
+    if (!isAlive(init.pid)) throw new Error(`the init of node ${node.name} exited during set-up`);
     if (Date.now() > deadline) throw new Error(`node ${node.name} init not ready after 15s`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -378,3 +378,65 @@ test.serial(
 function inCidr(ip: string, cidr: string): boolean {
   return ipaddr.parse(ip).match(ipaddr.parseCIDR(cidr));
 }
+
+test.serial(
+  'a node powered off and on again comes back Ready, with its pods recreated and connected',
+  async (t) => {
+    const node = env.cluster.realNodes[1];
+    if (!node) throw new Error('no second node');
+    // Container ids of the node's pods: after the reboot the kubelet starts them in new sandboxes.
+    const containers = async (): Promise<Map<string, { id: string; ready: boolean }>> => {
+      const list = JSON.parse(
+        await env.kubectl([
+          '-n',
+          namespace,
+          'get',
+          'pods',
+          '-l',
+          'app=server',
+          `--field-selector=spec.nodeName=${node.name}`,
+          '-o',
+          'json',
+        ]),
+      ) as {
+        items: {
+          metadata: { name: string };
+          status: { containerStatuses?: { containerID?: string; ready: boolean }[] };
+        }[];
+      };
+      return new Map(
+        list.items.map((p) => [
+          p.metadata.name,
+          {
+            id: p.status.containerStatuses?.[0]?.containerID ?? '',
+            ready: p.status.containerStatuses?.[0]?.ready ?? false,
+          },
+        ]),
+      );
+    };
+    const before = await containers();
+    t.true(before.size > 0);
+    await env.cluster.stopRealNode(node.name);
+    await env.cluster.startRealNode(node.name);
+    await env.kubectl(['wait', '--for=condition=Ready', `node/${node.name}`, '--timeout=120s']);
+    await eventually(
+      async () => {
+        const now = await containers();
+        return [...before].every(([name, old]) => {
+          const current = now.get(name);
+          return current !== undefined && current.id !== old.id && current.ready;
+        });
+      },
+      `the pods of ${node.name} restarted in new sandboxes and Ready`,
+      180_000,
+    );
+    // Their addresses are the new sandboxes' (the pod list is read again).
+    const pods = await servers();
+    for (const from of pods) {
+      for (const to of pods) {
+        if (from.name !== to.name)
+          await connect(env, namespace, from.name, `${to.ip}:8080`, 60_000);
+      }
+    }
+  },
+);
