@@ -6,7 +6,6 @@
  * LoadBalancer Service, and what `kubectl get` shows. Everything keeps
  * running afterwards; `npm run cluster:down` stops it.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
@@ -17,8 +16,9 @@ import { KubeClient } from '../lib/kube/client.ts';
 import type { KubeObject } from '../lib/kube/types.ts';
 import { controllerConfig } from '../operator/render/config.ts';
 import { OperatorNamespace } from '../operator/render/install.ts';
-import { Cluster, freePort, sleep } from './cluster/cluster.ts';
+import { Cluster, sleep } from './cluster/cluster.ts';
 import { seedFabricPrerequisites } from './support/apic-admin.ts';
+import { launchApicSimulator } from './support/real-nodes.ts';
 import { ensureCrds, eventually } from './support/cluster.ts';
 import { defaultClusterDir, repoRoot } from './support/paths.ts';
 
@@ -68,26 +68,8 @@ console.log(`    logs: ${path.join(cluster.logDir, 'aci-operator.log')}`);
 step(
   'Starting the APIC simulator (HTTPS + websocket, the APIC REST semantics the controller uses)',
 );
-const apicPort = await freePort();
-const apicUser = 'kube-pod1';
-const apicPassword = randomBytes(12).toString('hex');
-await cluster.launch(
-  'apic-simulator',
-  process.execPath,
-  tsx(
-    'e2e/apic-simulator/cli.ts',
-    `--port=${apicPort}`,
-    `--user=${apicUser}`,
-    `--password=${apicPassword}`,
-  ),
-);
-const simulatorLog = path.join(cluster.logDir, 'apic-simulator.log');
-const caPath = await eventually(
-  async () =>
-    /CA certificate: (.*)/.exec(await readFile(simulatorLog, 'utf8').catch(() => ''))?.[1]?.trim(),
-  'the APIC simulator to start',
-);
-const caPem = await readFile(caPath, 'utf8');
+const apic = await launchApicSimulator(cluster, '127.0.0.1');
+const { port: apicPort, user: apicUser, password: apicPassword, caPem, caPath } = apic;
 console.log(`    https://127.0.0.1:${apicPort}, CA ${caPath}`);
 
 const fabric = parse(

@@ -88,12 +88,23 @@ export async function startRealCluster(
   });
   const network = cluster.network;
   if (!network) throw new Error('the cluster has no node network');
-  const apic: ApicEndpoint = {
-    host: network.gateway,
+  const apic = await launchApicSimulator(cluster, network.gateway);
+  return { cluster, images, apic };
+}
+
+/**
+ * The APIC simulator as a cluster component (so `cluster:down` stops it), on
+ * `host` with a fresh password; resolves once it has printed its CA.
+ */
+export async function launchApicSimulator(
+  cluster: Cluster,
+  host: string,
+): Promise<ApicEndpoint & { caPath: string }> {
+  const apic = {
+    host,
     port: await freePort(),
     user: 'kube-pod1',
     password: randomBytes(12).toString('hex'),
-    caPem: '',
   };
   await cluster.launch(
     'apic-simulator',
@@ -114,8 +125,7 @@ export async function startRealCluster(
         ?.trim(),
     'the APIC simulator to start',
   );
-  apic.caPem = await readFile(caPath, 'utf8');
-  return { cluster, images, apic };
+  return { ...apic, caPem: await readFile(caPath, 'utf8'), caPath };
 }
 
 /** The sample AciFabric as a user edits it for this fabric: the simulator's address, password login. */
