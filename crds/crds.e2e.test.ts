@@ -113,15 +113,19 @@ test('an update that removes a pod subnet or changes systemId is rejected (trans
     { ...base, metadata: { name, annotations: { 'aci.cni.dev/paused': 'true' } } },
     { fieldManager: 'aci-e2e' },
   );
+  // Merge patches, not replaces: an operator of another test file may still write this fabric's
+  // metadata or status (a finalizer, a Paused condition), and a replace carrying the resourceVersion
+  // read here would then meet 409 Conflict before the transition rules are ever evaluated.
+  const ref = { apiVersion, kind: 'AciFabric', name };
   try {
-    const removed = structuredClone(created);
-    removed.spec.network.podSubnets = ['10.9.0.1/16'];
-    await t.throwsAsync(client.replace(removed), {
-      message: /pod subnets can be added but not removed/,
+    t.truthy(created.metadata.resourceVersion);
+    await t.throwsAsync(
+      client.mergePatch(ref, { spec: { network: { podSubnets: ['10.9.0.1/16'] } } }),
+      { message: /pod subnets can be added but not removed/ },
+    );
+    await t.throwsAsync(client.mergePatch(ref, { spec: { systemId: 'other' } }), {
+      message: /systemId is immutable/,
     });
-    const renamed = structuredClone(created);
-    renamed.spec.systemId = 'other';
-    await t.throwsAsync(client.replace(renamed), { message: /systemId is immutable/ });
   } finally {
     await client.delete({ apiVersion, kind: 'AciFabric', name });
   }

@@ -103,6 +103,12 @@ export const podIPPoolResource: CustomResource = {
     { name: 'Used', type: 'integer', jsonPath: '.status.used' },
     { name: 'Capacity', type: 'integer', jsonPath: '.status.capacity' },
     { name: 'Service IP', type: 'string', jsonPath: '.spec.serviceEndpoint.ipv4' },
+    // Why a node's pods may reach only their node: the host agent's UplinkReady reason.
+    {
+      name: 'Uplink',
+      type: 'string',
+      jsonPath: '.status.conditions[?(@.type=="UplinkReady")].reason',
+    },
     ageColumn,
   ],
 };

@@ -17,7 +17,7 @@ import type { KubeObject } from '../lib/kube/types.ts';
 import { controllerConfig } from '../operator/render/config.ts';
 import { OperatorNamespace } from '../operator/render/install.ts';
 import { Cluster, sleep } from './cluster/cluster.ts';
-import { seedFabricPrerequisites } from './support/apic-admin.ts';
+import { seedCustomEndpointGroups, seedFabricPrerequisites } from './support/apic-admin.ts';
 import { launchApicSimulator } from './support/real-nodes.ts';
 import { ensureCrds, eventually } from './support/cluster.ts';
 import { defaultClusterDir, repoRoot } from './support/paths.ts';
@@ -105,17 +105,14 @@ for (const [name, stringData] of [
 step(
   'Seeding the APIC with what the network admin and acc-provision create before a cluster exists',
 );
-{
-  const admin = new ApicClient({
-    hosts: [`127.0.0.1:${apicPort}`],
-    user: apicUser,
-    password: apicPassword,
-    caPem,
-    logger: pino({ level: 'warn' }),
-  });
-  console.log(`    ${await seedFabricPrerequisites(admin, AciFabricSpec.parse(fabric.spec))}`);
-  admin.close();
-}
+const admin = new ApicClient({
+  hosts: [`127.0.0.1:${apicPort}`],
+  user: apicUser,
+  password: apicPassword,
+  caPem,
+  logger: pino({ level: 'warn' }),
+});
+console.log(`    ${await seedFabricPrerequisites(admin, AciFabricSpec.parse(fabric.spec))}`);
 
 step('kubectl apply -f samples/acifabric.yaml, then point it at the simulator (password login)');
 await kubectl('apply', '-f', path.join(repoRoot, 'samples', 'acifabric.yaml'));
@@ -186,6 +183,18 @@ await client.apply(
   { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } },
   { fieldManager: 'demo' },
 );
+// The sample mappings name custom EPGs; on a real fabric the network admin creates those.
+console.log(
+  `    network admin creates the EPGs the samples map to: ${await seedCustomEndpointGroups(
+    admin,
+    AciFabricSpec.parse(fabric.spec),
+    [
+      { applicationProfile: 'kubernetes', name: 'web' },
+      { applicationProfile: 'kubernetes', name: 'shop' },
+    ],
+  )}`,
+);
+admin.close();
 await kubectl('apply', '-f', path.join(repoRoot, 'samples', 'endpointgroupmapping.yaml'));
 await kubectl(
   '-n',
@@ -219,9 +228,25 @@ await eventually(
   'the ServiceGraph of shop/storefront to be synced to the APIC',
   120_000,
 );
+await eventually(
+  async () => {
+    const { items: list } = await client.list<KubeObject & { status?: Fabric['status'] }>(
+      'aci.cni.dev/v1alpha1',
+      'EndpointGroupMapping',
+      { namespace: 'shop' },
+    );
+    return (
+      list.length === 2 &&
+      list.every((m) =>
+        m.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      )
+    );
+  },
+  'the sample EndpointGroupMappings to find their EPGs on the APIC',
+  60_000,
+);
 console.log(
-  '    The sample mappings name EPGs that this empty APIC does not have, so the controller reports\n' +
-    '    EndpointGroupNotFound on them; PodIPPool usage stays empty because no host agent runs on kwok nodes.',
+  '    PodIPPool usage stays empty: no host agent runs on kwok nodes (the real-node demo has them).',
 );
 
 step('kubectl get acifabric -o wide');

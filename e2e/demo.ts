@@ -5,9 +5,18 @@
  * says so and runs on kwok nodes instead (demo-kwok.ts), where the operator
  * and controller run as local processes and no pod runs.
  */
+import { ensurePrerequisites, MissingPrerequisite } from './support/prerequisites.ts';
+
 const kwok = process.argv.includes('--kwok');
 const root = process.getuid?.() === 0;
 if (!kwok && root) {
+  try {
+    await ensurePrerequisites((line) => console.log(line));
+  } catch (error) {
+    if (!(error instanceof MissingPrerequisite)) throw error;
+    console.error(`npm run demo: ${error.message}`);
+    process.exit(1);
+  }
   await import('./demo-real-nodes.ts');
 } else {
   console.log(

@@ -13,6 +13,7 @@ import { LeaderElector } from '../lib/kube/leader.ts';
 import type { KubeObject } from '../lib/kube/types.ts';
 import { WorkQueue } from '../lib/kube/workqueue.ts';
 import { startHealthServer, type HealthServer } from '../lib/kube/health.ts';
+import { DefaultFabricNamespace } from './render/install.ts';
 import { OperatorMetrics } from './metrics.ts';
 import {
   FabricReconciler,
@@ -21,6 +22,7 @@ import {
   type FabricObject,
   type OwnedCaches,
 } from './reconcile/fabric.ts';
+import { ReferenceWatches, type ReferencedKind } from './reconcile/secrets.ts';
 import { FieldManager, Labels } from './render/names.ts';
 
 export interface OperatorOptions {
@@ -33,6 +35,14 @@ export interface OperatorOptions {
   leaderElection?: boolean;
   leaseDurationSeconds?: number;
   healthPort?: number;
+  /** Default loopback. */
+  healthHost?: string;
+  /**
+   * The one namespace whose namespaced objects this operator manages (its
+   * Role is there); a fabric with another spec.namespace is Degraded.
+   * Default aci-containers-system.
+   */
+  fabricNamespace?: string;
   cleanupTimeoutMs?: number;
   resyncMs?: number;
 }
@@ -48,6 +58,7 @@ export interface OperatorHandle {
 export async function startOperator(options: OperatorOptions): Promise<OperatorHandle> {
   const { client, log } = options;
   const metrics = new OperatorMetrics();
+  const fabricNamespace = options.fabricNamespace ?? DefaultFabricNamespace;
   client.onRequest = (verb) => metrics.apiRequests.inc({ verb });
   let leading = false;
   let synced = false;
@@ -62,8 +73,10 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
       onError: onError('AciFabric'),
     });
     const owned: OwnedCaches = {};
-    for (const [apiVersion, kind] of ownedKinds) {
+    for (const [apiVersion, kind, scope] of ownedKinds) {
       owned[kindKey(apiVersion, kind)] = new Informer<KubeObject>(client, apiVersion, kind, {
+        // Namespaced kinds only in the fabric namespace: the operator's Role is there.
+        ...(scope === 'namespaced' ? { namespace: fabricNamespace } : {}),
         labelSelector: `${Labels.managedBy}=${FieldManager}`,
         onError: onError(kind),
       });
@@ -76,11 +89,30 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
           'Failed to record event',
         ),
     });
+    // Started by the reconciler for the Secrets a fabric names; a change wakes every fabric (one is active).
+    let wake = () => {};
+    const referenceWatches = (kind: ReferencedKind) =>
+      new ReferenceWatches({
+        client,
+        kind,
+        onChange: () => wake(),
+        // Names only: the error of a Secret watch never carries the Secret's data.
+        onError: (namespace, name, error, attempt) =>
+          log.warn(
+            { kind, namespace, name, attempt, err: String(error) },
+            `${kind} watch failed, retrying with backoff`,
+          ),
+      });
+    const secrets = referenceWatches('Secret');
+    const configMaps = referenceWatches('ConfigMap');
     const reconciler = new FabricReconciler({
       client,
       fabrics,
       owned,
+      fabricNamespace,
       events,
+      secrets,
+      configMaps,
       log,
       ...(options.cleanupTimeoutMs !== undefined
         ? { cleanupTimeoutMs: options.cleanupTimeoutMs }
@@ -119,9 +151,10 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
       },
     );
     // Any fabric change can change which fabric is active: look at all of them.
-    fabrics.on(() => {
+    wake = () => {
       for (const fabric of fabrics.list()) queue.add(fabric.metadata.name);
-    });
+    };
+    fabrics.on(() => wake());
     fabrics.on((event, object) => {
       if (event === 'delete') queue.add(object.metadata.name);
     });
@@ -141,7 +174,7 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
       signal.addEventListener('abort', () => resolve(), { once: true }),
     );
     await queue.shutdown();
-    await Promise.all(informers.map((i) => i.stop()));
+    await Promise.all([...informers.map((i) => i.stop()), secrets.stop(), configMaps.stop()]);
     synced = false;
     leading = false;
     metrics.leader.set(0);
@@ -162,11 +195,15 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
           log: (message, fields) => log.info(fields ?? {}, message),
         });
 
-  const health = await startHealthServer(options.healthPort ?? 8081, {
-    live: () => !stopping,
-    ready: () => !stopping && (!leading || synced),
-    registry: metrics.registry,
-  });
+  const health = await startHealthServer(
+    options.healthPort ?? 8081,
+    {
+      live: () => !stopping,
+      ready: () => !stopping && (!leading || synced),
+      registry: metrics.registry,
+    },
+    options.healthHost,
+  );
 
   let noElection: AbortController | undefined;
   let running: Promise<void> | undefined;

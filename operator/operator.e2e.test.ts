@@ -4,6 +4,7 @@
  * service account's token, so its RBAC is exercised for real.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,9 +22,15 @@ import {
   uniqueName,
 } from '../e2e/support/cluster.ts';
 import { repoRoot } from '../e2e/support/paths.ts';
+import { kwokNode } from '../e2e/cluster/cluster.ts';
 import type { Condition } from '../lib/kube/conditions.ts';
+import { AddressAllocator } from '../agents/controller/ipam/addresses.ts';
+import { ChunkAllocator } from '../agents/controller/ipam/chunks.ts';
+import { IpamLedger, type NodeAllocation } from '../agents/controller/ipam/ledger.ts';
+import { AciFabricSpec } from '../crds/index.ts';
+import { IpamLedgerName } from '../lib/config/naming.ts';
 import { startOperator, type OperatorHandle } from './manager.ts';
-import { OperatorName, OperatorNamespace } from './render/install.ts';
+import { OperatorName, OperatorNamespace, fabricNamespaceInstall } from './render/install.ts';
 import {
   Annotations,
   ConfigMapName,
@@ -59,11 +66,32 @@ const ns = (kind: string, name: string, apiVersion = 'apps/v1') => ({
   name,
 });
 
+/**
+ * This file's own kwok nodes, which its fabrics' DaemonSets select: other test files add
+ * hundreds of nodes to the shared cluster at times (the IPAM test adds 200), and a rolling
+ * update over all of them, one node at a time, outlasts any wait here.
+ */
+const nodeLabel = { 'e2e.aci.cni.dev/operator-test': fabricName };
+const ownNodes = [0, 1, 2].map((i) => `${fabricName}-node-${i}`);
+
 async function sampleFabric(name: string): Promise<Fabric> {
   const sample = parse(
     await readFile(path.join(repoRoot, 'samples', 'acifabric.yaml'), 'utf8'),
   ) as Fabric;
-  return { ...sample, metadata: { name }, spec: { ...sample.spec, namespace: systemNamespace } };
+  const components = (sample.spec.components ?? {}) as Record<string, Record<string, unknown>>;
+  return {
+    ...sample,
+    metadata: { name },
+    spec: {
+      ...sample.spec,
+      namespace: systemNamespace,
+      components: {
+        ...components,
+        hostAgent: { ...components.hostAgent, nodeSelector: nodeLabel },
+        openvswitch: { ...components.openvswitch, nodeSelector: nodeLabel },
+      },
+    },
+  };
 }
 
 function condition(fabric: Fabric | undefined, type: string): Condition | undefined {
@@ -75,18 +103,25 @@ async function readFabric(name = fabricName): Promise<Fabric | undefined> {
 }
 
 async function waitReady(what: string, generation?: number): Promise<Fabric> {
-  return eventually(
-    async () => {
-      const fabric = await readFabric();
-      const ready = condition(fabric, 'Ready');
-      return ready?.status === 'True' &&
-        (generation === undefined || fabric?.status?.observedGeneration === generation)
-        ? fabric
-        : undefined;
-    },
-    what,
-    120_000,
-  );
+  let last = 'no status yet';
+  try {
+    return await eventually(
+      async () => {
+        const fabric = await readFabric();
+        const ready = condition(fabric, 'Ready');
+        last = `Ready=${ready?.status} ${ready?.reason}: ${ready?.message}; observedGeneration ${fabric?.status?.observedGeneration}, want ${generation ?? 'any'}`;
+        return ready?.status === 'True' &&
+          (generation === undefined || fabric?.status?.observedGeneration === generation)
+          ? fabric
+          : undefined;
+      },
+      what,
+      120_000,
+    );
+  } catch (error) {
+    // What the operator last reported says which part it was waiting for.
+    throw new Error(`${(error as Error).message}; last seen: ${last}`, { cause: error });
+  }
 }
 
 /** A kubeconfig that authenticates as the operator's service account (TokenRequest). */
@@ -129,6 +164,7 @@ function startInProcess(identity: string): Promise<OperatorHandle> {
     identity,
     leaseDurationSeconds: 4,
     healthPort: 0,
+    fabricNamespace: systemNamespace,
     cleanupTimeoutMs: 5000,
     resyncMs: 30_000,
   });
@@ -138,13 +174,18 @@ test.before(async () => {
   const cluster = await testCluster();
   const admin = await testClient();
   await ensureCrds(admin);
+  for (const name of ownNodes) {
+    const node = kwokNode(name) as KubeObject & { metadata: { labels?: Record<string, string> } };
+    node.metadata.labels = { ...node.metadata.labels, ...nodeLabel };
+    await admin.apply(node, { fieldManager: 'aci-e2e' });
+  }
   await cluster.kubectl(['apply', '--server-side', '--force-conflicts', '-k', repoRoot]);
   operatorKubeconfig = await serviceAccountKubeconfig();
   operatorClient = KubeClient.fromFile(operatorKubeconfig);
-  await admin.apply(
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: systemNamespace } },
-    { fieldManager: 'aci-e2e' },
-  );
+  // A fabric namespace other than the default, as a user would install it: the namespace, the
+  // operator's Role in it and its right to that Namespace object (the install's own builder).
+  for (const object of fabricNamespaceInstall(systemNamespace))
+    await admin.apply(object, { fieldManager: 'aci-e2e' });
   await admin.apply(
     {
       apiVersion: 'v1',
@@ -179,6 +220,7 @@ test.after.always(async () => {
     ).catch(() => undefined);
   }
   await admin.delete({ apiVersion: 'v1', kind: 'Namespace', name: systemNamespace });
+  for (const name of ownNodes) await admin.delete({ apiVersion: 'v1', kind: 'Node', name });
   operatorClient?.close();
 });
 
@@ -199,10 +241,16 @@ test.serial('kubectl apply -k . installs the operator with its least-privilege R
       name: OperatorName,
     }),
   );
-  // The service account cannot list Secrets: only get.
-  await t.throwsAsync(operatorClient.list('v1', 'Secret', { namespace: systemNamespace }), {
-    message: /forbidden/i,
+  // Secrets only in the fabric namespace (its Role there watches the referenced ones): none
+  // elsewhere, neither listed nor read.
+  await operatorClient.list('v1', 'Secret', {
+    namespace: systemNamespace,
+    fieldSelector: 'metadata.name=aci-apic-credentials',
   });
+  for (const namespace of ['kube-system', OperatorNamespace])
+    await t.throwsAsync(operatorClient.list('v1', 'Secret', { namespace }), {
+      message: /forbidden/i,
+    });
 });
 
 test.serial(
@@ -217,17 +265,13 @@ test.serial(
       '--timeout=120s',
     ]);
     const fabric = await waitReady('Ready');
-    // Every node runs the DaemonSets; other test files may have added kwok nodes to the shared cluster.
-    const allReady = /^(\d+)\/\1$/;
-    const nodes = Number(fabric.status?.components?.hostAgent?.summary.split('/')[1]);
-    t.true(nodes >= 3, `at least the cluster's 3 nodes, got ${nodes}`);
-    t.regex(fabric.status?.components?.hostAgent?.summary ?? '', allReady);
-    t.regex(fabric.status?.components?.openvswitch?.summary ?? '', allReady);
+    t.is(fabric.status?.components?.hostAgent?.summary, '3/3');
+    t.is(fabric.status?.components?.openvswitch?.summary, '3/3');
     t.is(fabric.status?.components?.controller?.summary, '1/1');
     t.true(fabric.metadata.finalizers?.includes(Finalizer));
     const table = await cluster.kubectl(['get', 'acifabric', fabricName]);
     t.regex(table, /READY\s+CONTROLLER\s+HOST AGENTS\s+OVS\s+AGE/);
-    t.regex(table, new RegExp(`${fabricName}\\s+True\\s+1/1\\s+(\\d+)/\\1\\s+(\\d+)/\\2`));
+    t.regex(table, new RegExp(`${fabricName}\\s+True\\s+1/1\\s+3/3\\s+3/3`));
     const events = await cluster.kubectl([
       'get',
       'events',
@@ -394,6 +438,184 @@ test.serial(
   },
 );
 
+/** Waits for Degraded=True at the given generation and returns the condition. */
+async function waitDegraded(what: string, generation?: number, timeoutMs = 60_000) {
+  return eventually(
+    async () => {
+      const c = condition(await readFabric(), 'Degraded');
+      return c?.status === 'True' &&
+        (generation === undefined || c.observedGeneration === generation)
+        ? c
+        : undefined;
+    },
+    what,
+    timeoutMs,
+  );
+}
+
+test.serial(
+  'the credentials Secret deleted while Ready is noticed within seconds (Degraded); recreated, Ready again',
+  async (t) => {
+    const admin = await testClient();
+    const secretRef = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      namespace: systemNamespace,
+      name: 'aci-apic-credentials',
+    };
+    const secret = await admin.get<KubeObject & { data?: Record<string, string> }>(secretRef);
+    const ready = await waitReady('Ready before the Secret goes');
+    const before = await admin.get<KubeObject>(ns('Deployment', ControllerName));
+    await admin.delete(secretRef);
+    // Nothing but the Secret changed: only its watch can wake the fabric this soon (the
+    // resync is 30 s away at best, 0 s at worst).
+    const degraded = await waitDegraded('Degraded after the Secret was deleted', undefined, 10_000);
+    t.is(degraded.reason, 'CredentialsInvalid');
+    t.regex(
+      degraded.message,
+      new RegExp(`Secret ${systemNamespace}/aci-apic-credentials .*does not exist`),
+    );
+    t.is((await readFabric())?.metadata.generation, ready.metadata.generation);
+    t.is(
+      (await admin.get<KubeObject>(ns('Deployment', ControllerName))).metadata.resourceVersion,
+      before.metadata.resourceVersion,
+      'the controller Deployment was not touched',
+    );
+    // Recreated without its key: still Degraded, now naming the key.
+    await admin.create({
+      ...secret,
+      metadata: { name: secretRef.name, namespace: systemNamespace },
+      data: { username: secret.data!.username! },
+    });
+    await eventually(
+      async () => /lacks privateKey/.test(condition(await readFabric(), 'Degraded')?.message ?? ''),
+      'Degraded naming the missing key',
+      10_000,
+    );
+    await admin.mergePatch(secretRef, { data: { privateKey: secret.data!.privateKey } });
+    await eventually(
+      async () => condition(await readFabric(), 'Ready')?.status === 'True',
+      'Ready again once the Secret is whole',
+      10_000,
+    );
+    t.is(condition(await readFabric(), 'Degraded')?.status, 'False');
+  },
+);
+
+/**
+ * Allocations as the controller commits them: its chunk and address
+ * allocators over the fabric's subnets, written through its IPAM ledger
+ * (a kwok node runs no controller pod, so the test plays its part).
+ */
+async function allocateForOwnNodes(spec: AciFabricSpec): Promise<Map<string, NodeAllocation>> {
+  const chunks = new ChunkAllocator({
+    podSubnets: spec.network.podSubnets,
+    chunkSize: spec.network.podSubnetChunkSize,
+  });
+  const endpoints = new AddressAllocator([spec.network.nodeServiceSubnet]);
+  const allocations = new Map<string, NodeAllocation>();
+  for (const node of ownNodes) {
+    chunks.ensureNode(node);
+    allocations.set(node, {
+      chunks: chunks.chunksOf(node).map((c) => c.cidr),
+      serviceEndpoint: endpoints.allocate(node, 4)!.text,
+    });
+  }
+  const ledger = new IpamLedger(await testClient(), systemNamespace);
+  await ledger.load();
+  await ledger.commit(allocations);
+  return allocations;
+}
+
+const ledgerRef = {
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  namespace: systemNamespace,
+  name: IpamLedgerName,
+};
+
+for (const refused of [
+  {
+    field: 'spec.network.podSubnetChunkSize',
+    change: { podSubnetChunkSize: 64 },
+    names: (a: NodeAllocation) => a.chunks[0]!,
+  },
+  {
+    field: 'spec.network.nodeServiceSubnet',
+    change: { nodeServiceSubnet: '10.5.0.0/31' },
+    names: (a: NodeAllocation) => a.serviceEndpoint!,
+  },
+]) {
+  test.serial(
+    `${refused.field} changed under allocations that do not fit it: Degraded naming the field, nothing changed`,
+    async (t) => {
+      const admin = await testClient();
+      const current = await waitReady('Ready before the change');
+      const spec = AciFabricSpec.parse(current.spec);
+      const allocations = await allocateForOwnNodes(spec);
+      t.teardown(() => admin.delete(ledgerRef));
+      const config = await admin.get<KubeObject & { data: Record<string, string> }>(
+        ns('ConfigMap', ConfigMapName, 'v1'),
+      );
+      const controller = await admin.get<KubeObject>(ns('Deployment', ControllerName));
+      const changed = await admin.mergePatch<Fabric>(fabricRef, {
+        spec: { network: refused.change },
+      });
+      const degraded = await waitDegraded(
+        'Degraded for the allocations',
+        changed.metadata.generation,
+      );
+      t.is(degraded.reason, 'ConflictsWithAllocations');
+      t.true(degraded.message.startsWith(`${refused.field}: `), degraded.message);
+      const [node, allocation] = [...allocations][0]!;
+      t.true(
+        degraded.message.includes(`${refused.names(allocation)} on ${node}`),
+        degraded.message,
+      );
+      t.is(condition(await readFabric(), 'Ready')?.status, 'False');
+      // The running configuration stays: not a field of the ConfigMap or the controller changed.
+      t.is(
+        (await admin.get<KubeObject>(ns('ConfigMap', ConfigMapName, 'v1'))).metadata
+          .resourceVersion,
+        config.metadata.resourceVersion,
+      );
+      t.is(
+        (await admin.get<KubeObject>(ns('Deployment', ControllerName))).metadata.resourceVersion,
+        controller.metadata.resourceVersion,
+      );
+      const reverted = await admin.mergePatch<Fabric>(fabricRef, {
+        spec: {
+          network: {
+            podSubnetChunkSize: spec.network.podSubnetChunkSize,
+            nodeServiceSubnet: spec.network.nodeServiceSubnet,
+          },
+        },
+      });
+      await waitReady('Ready after the revert', reverted.metadata.generation);
+      t.is(condition(await readFabric(), 'Degraded')?.status, 'False');
+    },
+  );
+}
+
+test.serial('a network change the allocations allow is applied', async (t) => {
+  const admin = await testClient();
+  const current = await waitReady('Ready before the change');
+  const spec = AciFabricSpec.parse(current.spec);
+  await allocateForOwnNodes(spec);
+  t.teardown(() => admin.delete(ledgerRef));
+  // Still holds the three endpoints (10.5.0.2-4 after the gateway 10.5.0.1).
+  const narrowed = await admin.mergePatch<Fabric>(fabricRef, {
+    spec: { network: { nodeServiceSubnet: '10.5.0.1/28' } },
+  });
+  await waitReady('Ready with the narrower subnet', narrowed.metadata.generation);
+  const config = await admin.get<any>(ns('ConfigMap', ConfigMapName, 'v1'));
+  t.is(JSON.parse(config.data['controller-config']).network.nodeServiceSubnet, '10.5.0.1/28');
+  const restored = await admin.mergePatch<Fabric>(fabricRef, {
+    spec: { network: { nodeServiceSubnet: spec.network.nodeServiceSubnet } },
+  });
+  await waitReady('Ready with the subnet restored', restored.metadata.generation);
+});
+
 test.serial(
   'the API server rejects an invalid change and the running fabric keeps its spec',
   async (t) => {
@@ -455,6 +677,9 @@ test.serial(
     await operator?.stop();
     operator = undefined;
     const admin = await testClient();
+    const operatorLogFile = path.join(os.tmpdir(), `${uniqueName('operator-restart')}.log`);
+    const operatorLog = openSync(operatorLogFile, 'a');
+    t.teardown(() => closeSync(operatorLog));
     const spawnOperator = (): ChildProcess =>
       spawn(
         process.execPath,
@@ -465,12 +690,18 @@ test.serial(
           `--kubeconfig=${operatorKubeconfig}`,
           `--namespace=${OperatorNamespace}`,
           '--health-port=0',
+          `--fabric-namespace=${systemNamespace}`,
           '--no-leader-elect',
-          '--log-level=warn',
+          '--log-level=info',
         ],
-        { stdio: 'ignore' },
+        { stdio: ['ignore', operatorLog, operatorLog] },
       );
     const first = spawnOperator();
+    t.teardown(async () => {
+      // Its own words are the only account of why a restarted operator did not converge.
+      if (!t.passed)
+        t.log((await readFile(operatorLogFile, 'utf8')).split('\n').slice(-40).join('\n'));
+    });
     const changed = await admin.mergePatch<Fabric>(fabricRef, {
       spec: { images: { tag: '0.1.2' } },
     });

@@ -4,4 +4,4 @@
 # Needs root and openvswitch-switch. Pass --hold to keep it running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec npx tsx agents/opflex/demo.ts "$@"
+exec npx tsx e2e/dataplane-demo.ts "$@"

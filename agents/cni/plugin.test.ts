@@ -1,7 +1,7 @@
 import test from 'ava';
 import { ErrorCode, ProtocolVersion, parseCniArgs } from '../host/cniserver/protocol.ts';
 import type { CniRequest, CniResponse } from '../host/cniserver/protocol.ts';
-import { invokePlugin } from '../host/testing/harness.ts';
+import { invokePlugin } from '../../e2e/support/host/harness.ts';
 import { ServerUnreachableError } from './client.ts';
 import { runPlugin } from './plugin.ts';
 import type { ServerCall } from './plugin.ts';

@@ -13,11 +13,11 @@ import {
   startCniTestBed,
   testChunks,
   testSubnets,
-} from '../host/testing/harness.ts';
-import type { CniTestBed } from '../host/testing/harness.ts';
-import { ping } from '../host/testing/netns.ts';
-import { startReferenceNetwork } from '../host/testing/reference.ts';
-import type { ReferenceNetwork } from '../host/testing/reference.ts';
+} from '../../e2e/support/host/harness.ts';
+import type { CniTestBed } from '../../e2e/support/host/harness.ts';
+import { ping } from '../../e2e/support/host/netns.ts';
+import { startReferenceNetwork } from '../../e2e/support/host/reference.ts';
+import type { ReferenceNetwork } from '../../e2e/support/host/reference.ts';
 
 let bed: CniTestBed | undefined;
 let ref: ReferenceNetwork | undefined;

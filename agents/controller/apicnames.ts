@@ -39,6 +39,16 @@ export function staticPolicyName(
   return apicSafeName(`${config.aci.objectPrefix}_np_static-${which}`);
 }
 
+/** The IP SLA policy that probes every node's service endpoint (original: `<prefix>_monPol_kubernetes-service`). */
+export function monitoringPolicyName(config: ControllerConfig): string {
+  return apicSafeName(`${config.aci.objectPrefix}_monPol_kubernetes-service`);
+}
+
+/** One redirect health group per node: PBR stops sending to a node whose probe fails. */
+export function healthGroupName(config: ControllerConfig, node: string): string {
+  return apicSafeName(`${config.aci.objectPrefix}_svc_${node}`);
+}
+
 export function dns(config: ControllerConfig) {
   const vrfTenant = tenantDn(config.aci.vrf.tenant);
   const clusterTenant = tenantDn(config.aci.tenant);
@@ -56,6 +66,9 @@ export function dns(config: ControllerConfig) {
     deviceInterface: `${device}/lIf-interface`,
     graph: `${vrfTenant}/AbsGraph-${config.aci.serviceGraphTemplate}`,
     svcCont: `${vrfTenant}/svcCont`,
+    monitoringPolicy: `${vrfTenant}/ipslaMonitoringPol-${monitoringPolicyName(config)}`,
+    healthGroup: (node: string) =>
+      `${vrfTenant}/svcCont/redirectHealthGroup-${healthGroupName(config, node)}`,
     l3out: `${vrfTenant}/out-${config.aci.l3out.name}`,
     vmmDomain: `uni/vmmp-Kubernetes/dom-${config.aci.vmmDomain.name}`,
     physDomain: `uni/phys-${config.systemId}-pdom`,

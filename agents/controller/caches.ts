@@ -1,12 +1,9 @@
 /**
  * The informers the controller reads from: one list+watch cache per kind.
  * They run on every replica (a standby has warm caches when it takes over);
- * only the leader acts on them.
- *
- * Scope exists for tests and the benchmark, which run several controllers
- * against one API server: a node label selector and a namespace label
- * selector limit what a controller considers its own. Production runs
- * without scope and sees everything.
+ * only the leader acts on them. The controller serves the whole cluster:
+ * tests that share one API server give each controller a view of its own
+ * (e2e/support/controller/scope-proxy.ts), never a switch in here.
  */
 import type {
   V1Deployment,
@@ -42,13 +39,6 @@ export type EndpointGroupMappingObject = EndpointGroupMapping & KubeObject;
 export type ServiceGraphObject = ServiceGraph & KubeObject;
 export type AciFabricObject = AciFabric & KubeObject;
 
-export interface Scope {
-  /** Only Nodes with these labels (a label selector string) get PodIPPools and carry services. */
-  nodeLabelSelector?: string;
-  /** Only namespaces with these labels are served. */
-  namespaceLabelSelector?: string;
-}
-
 export class Caches {
   readonly nodes: Informer<Node>;
   readonly namespaces: Informer<Namespace>;
@@ -66,12 +56,7 @@ export class Caches {
   /** namespace → name → pod; pod lookups by namespace are on every policy reconcile's path. */
   private readonly podIndex = new Map<string, Map<string, Pod>>();
 
-  constructor(
-    client: KubeClient,
-    readonly scope: Scope,
-    fabricName: string,
-    log: Logger,
-  ) {
+  constructor(client: KubeClient, fabricName: string, log: Logger) {
     const onError = (kind: string) => (error: unknown, attempt: number) =>
       log.warn({ kind, attempt, err: String(error) }, 'Watch failed, retrying');
     const make = <T extends KubeObject>(
@@ -84,16 +69,8 @@ export class Caches {
         onError: onError(kind),
         backoff: { initialMs: 200, maxMs: 10_000 },
       });
-    this.nodes = make(
-      'v1',
-      'Node',
-      scope.nodeLabelSelector ? { labelSelector: scope.nodeLabelSelector } : {},
-    );
-    this.namespaces = make(
-      'v1',
-      'Namespace',
-      scope.namespaceLabelSelector ? { labelSelector: scope.namespaceLabelSelector } : {},
-    );
+    this.nodes = make('v1', 'Node');
+    this.namespaces = make('v1', 'Namespace');
     this.pods = make<Pod>('v1', 'Pod').on((event, pod) => {
       const ns = pod.metadata.namespace ?? '';
       const byName = this.podIndex.get(ns) ?? new Map<string, Pod>();
@@ -145,14 +122,7 @@ export class Caches {
     await Promise.all(this.all.map((i) => i.stop()));
   }
 
-  /** Whether objects of this namespace are this controller's to serve. */
-  namespaceInScope(namespace: string | undefined): boolean {
-    if (!namespace) return false;
-    if (!this.scope.namespaceLabelSelector) return true;
-    return this.namespaces.get(namespace) !== undefined;
-  }
-
-  nodeInScope(name: string | undefined): boolean {
+  hasNode(name: string | undefined): boolean {
     return !!name && this.nodes.get(name) !== undefined;
   }
 

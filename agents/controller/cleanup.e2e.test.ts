@@ -9,8 +9,8 @@ import { apiVersion as aciApiVersion, type AciFabric } from '../../crds/index.ts
 import { eventually } from '../../e2e/support/cluster.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
 import type { RunningController } from './controller.ts';
-import { harness, waitLeading, type Harness } from './testing/harness.ts';
-import { deployment, loadBalancerService } from './testing/workloads.ts';
+import { harness, waitLeading, type Harness } from '../../e2e/support/controller/harness.ts';
+import { deployment, loadBalancerService } from '../../e2e/support/controller/workloads.ts';
 
 const Hold = 'aci.cni.dev/test-hold';
 let h: Harness;

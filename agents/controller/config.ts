@@ -36,16 +36,36 @@ async function optionalFile(file: string): Promise<string | undefined> {
   }
 }
 
-/** Reads `username` and `password` or `privateKey` from the mounted Secret folder (re-read at every APIC login would be nicer; the Deployment restarts on Secret change instead). */
+/**
+ * Reads `username` and `password` or `privateKey` from the mounted Secret
+ * folder. acc-provision's Secret (`user.key`, `user.crt`, no user name)
+ * works as it is: `user.key` stands in for `privateKey` and the user name
+ * comes from the AciFabric (`fallbackUsername`). Re-read at every APIC
+ * login would be nicer; the Deployment restarts on Secret change instead.
+ */
 export async function loadCredentials(
   dir: string,
   method: ControllerConfig['apic']['method'],
+  fallbackUsername?: string,
 ): Promise<ApicCredentials> {
-  const username = (await optionalFile(path.join(dir, 'username')))?.trim();
+  const username = (await optionalFile(path.join(dir, 'username')))?.trim() || fallbackUsername;
+  if (username === undefined)
+    throw new Error(
+      `APIC credentials in ${dir} have no username key and the AciFabric names no spec.apic.credentials.username`,
+    );
   if (method === 'Password') {
     const password = (await optionalFile(path.join(dir, 'password')))?.replace(/\r?\n$/, '');
     return ApicCredentials.parse({ username, password });
   }
-  const privateKey = await optionalFile(path.join(dir, 'privateKey'));
+  const privateKey =
+    (await optionalFile(path.join(dir, 'privateKey'))) ??
+    (await optionalFile(path.join(dir, accProvisionKeyFile)));
+  if (privateKey === undefined)
+    throw new Error(
+      `APIC credentials in ${dir} have neither privateKey nor ${accProvisionKeyFile} (method Certificate)`,
+    );
   return ApicCredentials.parse({ username, privateKey });
 }
+
+/** Key of the private key in the Secret acc-provision creates (aci-user-cert). */
+export const accProvisionKeyFile = 'user.key';

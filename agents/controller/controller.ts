@@ -10,9 +10,9 @@ import { randomUUID } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import type { ControllerConfig } from '../../lib/config/components.ts';
 import { KubeClient } from '../../lib/kube/client.ts';
-import { LeaderElector } from '../../lib/kube/leader.ts';
+import { LeaderElector, NotLeadingError } from '../../lib/kube/leader.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
-import { Caches, type Pod, type Scope } from './caches.ts';
+import { Caches, type Pod } from './caches.ts';
 import { loadCredentials, type ApicCredentials } from './config.ts';
 import { ComponentName } from './context.ts';
 import type { ApicTuning } from './runtime/apic.ts';
@@ -27,21 +27,12 @@ export interface ControllerOptions {
   credentials?: ApicCredentials;
   /** Default: read config.apic.caBundleFile when set. */
   apicCaPem?: string;
-  /** Default: kubeconfig file, else KUBECONFIG / in-cluster service account. */
+  /** Default: KUBECONFIG, else the in-cluster service account. */
   client?: KubeClient;
-  kubeconfig?: string;
   /** Default config.healthPort; 0 picks a free port. */
   healthPort?: number;
   healthHost?: string;
   logger?: Logger;
-  identity?: string;
-  leaderElection?: {
-    leaseDurationSeconds?: number;
-    renewDeadlineMs?: number;
-    retryPeriodMs?: number;
-  };
-  /** Tests and benchmarks only: limit the nodes and namespaces this controller serves. */
-  scope?: Scope;
   apicTuning?: ApicTuning;
   statusIntervalMs?: number;
   /** process_* and nodejs_* metrics (off in tests that run several controllers in one process). */
@@ -63,9 +54,11 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const { config } = options;
   const log =
     options.logger ?? pino({ level: config.logLevel, base: { component: ComponentName } });
-  const identity = options.identity ?? `${os.hostname()}_${randomUUID().slice(0, 8)}`;
+  // The pod name in a cluster; the suffix keeps a restarted container from passing for the holder of the last term.
+  const identity = `${os.hostname()}_${randomUUID().slice(0, 8)}`;
   const credentials =
-    options.credentials ?? (await loadCredentials(config.apic.credentialsDir, config.apic.method));
+    options.credentials ??
+    (await loadCredentials(config.apic.credentialsDir, config.apic.method, config.apic.username));
   const caPem =
     options.apicCaPem ??
     (config.apic.caBundleFile ? await readFile(config.apic.caBundleFile, 'utf8') : undefined);
@@ -74,11 +67,9 @@ export async function startController(options: ControllerOptions): Promise<Runni
       { hosts: config.apic.hosts },
       'APIC certificate verification is disabled by configuration',
     );
-  const client =
-    options.client ??
-    (options.kubeconfig ? KubeClient.fromFile(options.kubeconfig) : KubeClient.fromDefault());
+  const client = options.client ?? KubeClient.fromDefault();
   const metrics = new ControllerMetrics(options.defaultMetrics ?? true);
-  const caches = new Caches(client, options.scope ?? {}, config.fabricName, log);
+  const caches = new Caches(client, config.fabricName, log);
   const events = new EventRecorder(client, {
     component: ComponentName,
     onError: (error, object, reason) =>
@@ -125,26 +116,29 @@ export async function startController(options: ControllerOptions): Promise<Runni
     options.healthHost,
   );
 
+  const { leaseDurationSeconds, renewDeadlineMs, retryPeriodMs } = config.leaderElection;
   const elector = new LeaderElector(client, {
     namespace: config.leaderElection.namespace,
     name: config.leaderElection.leaseName,
     identity,
-    ...(options.leaderElection?.leaseDurationSeconds !== undefined
-      ? { leaseDurationSeconds: options.leaderElection.leaseDurationSeconds }
-      : {}),
-    ...(options.leaderElection?.renewDeadlineMs !== undefined
-      ? { renewDeadlineMs: options.leaderElection.renewDeadlineMs }
-      : {}),
-    ...(options.leaderElection?.retryPeriodMs !== undefined
-      ? { retryPeriodMs: options.leaderElection.retryPeriodMs }
-      : {}),
+    ...(leaseDurationSeconds !== undefined ? { leaseDurationSeconds } : {}),
+    ...(renewDeadlineMs !== undefined ? { renewDeadlineMs } : {}),
+    ...(retryPeriodMs !== undefined ? { retryPeriodMs } : {}),
     log: (message, fields) => log.info({ ...fields }, message),
     onStartedLeading: async (signal) => {
       metrics.leader.set(1);
+      // The term writes only while this process still leads by its own monotonic clock: a leader
+      // resumed after a pause past its lease (SIGSTOP, a stalled VM) has every write refused before it
+      // is sent, even the ones its queues had decided before the pause.
+      const writeGuard = () => {
+        if (!elector.isLeader()) throw new NotLeadingError(identity);
+      };
+      const termClient = client.withWriteGuard(writeGuard);
       const term = new LeaderSession(
         {
           config,
-          client,
+          client: termClient,
+          writeGuard,
           caches,
           log,
           events,
@@ -164,6 +158,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
       } finally {
         if (session === term) session = undefined;
         metrics.leader.set(0);
+        termClient.close();
       }
     },
     onNewLeader: (holder) => log.info({ leader: holder }, 'Observed new leader'),

@@ -13,8 +13,13 @@ import { parseCidr, prefixesOverlap } from '../../lib/net/cidr.ts';
 import { dns, staticPolicyName } from './apicnames.ts';
 import type { Node, Pod, Service } from './caches.ts';
 import { hostprotPolicyDn } from './policy/hostprot.ts';
-import { harness, ScopeLabel, waitLeading, type Harness } from './testing/harness.ts';
-import { loadBalancerService } from './testing/workloads.ts';
+import {
+  harness,
+  ScopeLabel,
+  waitLeading,
+  type Harness,
+} from '../../e2e/support/controller/harness.ts';
+import { loadBalancerService } from '../../e2e/support/controller/workloads.ts';
 
 type Fabric = AciFabric & KubeObject;
 type Pool = PodIPPool & KubeObject;
@@ -56,7 +61,11 @@ async function converged(): Promise<string | undefined> {
   );
   const nodeNames = new Set(nodes.map((n) => n.metadata.name));
   for (const n of nodeNames)
-    if (!pools.some((p) => p.metadata.name === n && p.spec.chunks.length >= 2))
+    if (
+      !pools.some(
+        (p) => p.metadata.name === n && p.spec.chunks.length >= h.config.network.podSubnets.length,
+      )
+    )
       return `node ${n} has no pool`;
   for (const p of pools)
     if (!nodeNames.has(p.metadata.name)) return `pool ${p.metadata.name} leaked`;
@@ -216,22 +225,13 @@ function exited(child: ChildProcess): Promise<void> {
   );
 }
 
-async function leaseHolder(): Promise<string | undefined> {
-  const lease = await h.client.read<KubeObject & { spec?: { holderIdentity?: string } }>({
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    name: h.config.leaderElection.leaseName,
-    namespace: h.config.leaderElection.namespace,
-  });
-  return lease?.spec?.holderIdentity || undefined;
-}
-
 test.serial(
   'controller killed (SIGKILL) and restarted mid-churn: no duplicates, no leaks, APIC converges',
   async (t) => {
-    const first = h.spawn(['--identity=kill-a']);
+    const first = h.spawn();
+    const firstIdentity = await h.identityOf(first);
     await eventually(
-      async () => (await leaseHolder()) === 'kill-a',
+      async () => (await h.leaseHolder()) === firstIdentity,
       'child controller leads',
       60_000,
     );
@@ -240,11 +240,12 @@ test.serial(
     first.kill('SIGKILL');
     await exited(first);
     await new Promise((r) => setTimeout(r, 1500));
-    const second = h.spawn(['--identity=kill-b']);
+    const second = h.spawn();
+    const secondIdentity = await h.identityOf(second);
     await new Promise((r) => setTimeout(r, 2000));
     await load.stop();
     await eventually(
-      async () => (await leaseHolder()) === 'kill-b',
+      async () => (await h.leaseHolder()) === secondIdentity,
       'restarted controller leads',
       60_000,
     );
@@ -258,15 +259,17 @@ test.serial(
 test.serial(
   'leader failover mid-churn: the standby takes over, no duplicates, no leaks, APIC converges',
   async (t) => {
-    const a = h.spawn(['--identity=fail-a']);
-    await eventually(async () => (await leaseHolder()) === 'fail-a', 'a leads', 60_000);
-    const b = h.spawn(['--identity=fail-b']);
+    const a = h.spawn();
+    const aIdentity = await h.identityOf(a);
+    await eventually(async () => (await h.leaseHolder()) === aIdentity, 'a leads', 60_000);
+    const b = h.spawn();
+    const bIdentity = await h.identityOf(b);
     await new Promise((r) => setTimeout(r, 1500));
     const load = churn();
     await new Promise((r) => setTimeout(r, 2500));
     a.kill('SIGKILL');
     await exited(a);
-    await eventually(async () => (await leaseHolder()) === 'fail-b', 'b takes over', 60_000);
+    await eventually(async () => (await h.leaseHolder()) === bIdentity, 'b takes over', 60_000);
     await new Promise((r) => setTimeout(r, 1500));
     await load.stop();
     await assertConverged('convergence after failover');

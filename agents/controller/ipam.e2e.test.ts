@@ -7,18 +7,23 @@ import test from 'ava';
 import { apiVersion as aciApiVersion, type AciFabric, type PodIPPool } from '../../crds/index.ts';
 import { eventually } from '../../e2e/support/cluster.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
-import { formatIp, parseCidr, prefixesOverlap } from '../../lib/net/cidr.ts';
+import { formatIp, ipFamily, parseCidr, prefixesOverlap } from '../../lib/net/cidr.ts';
+import { RefusalReasons } from './ipam/loadbalancer.ts';
 import type { RunningController } from './controller.ts';
 import { LoadBalancerConditionType, LoadBalancerIpsAnnotation } from './ipam/service-ips.ts';
 import type { Service } from './caches.ts';
-import { harness, waitLeading, type Harness } from './testing/harness.ts';
+import { harness, waitLeading, type Harness } from '../../e2e/support/controller/harness.ts';
 
 type Pool = PodIPPool & KubeObject;
 let h: Harness;
 let controller: RunningController;
 
+/** Chunks a fresh node gets: one per pod subnet family. */
+let families: number;
+
 test.before(async () => {
   h = await harness({ slot: 1 });
+  families = h.config.network.podSubnets.length;
   controller = await h.start();
   await waitLeading(controller);
 });
@@ -54,7 +59,7 @@ test.serial(
     const all = await eventually(
       async () => {
         const list = await pools();
-        return list.length === 200 && list.every((p) => p.spec.chunks.length === 2)
+        return list.length === 200 && list.every((p) => p.spec.chunks.length === families)
           ? list
           : undefined;
       },
@@ -63,7 +68,7 @@ test.serial(
     );
     t.is(assertDisjoint(all), undefined);
     const sample = all.find((p) => p.metadata.name === names[0])!;
-    t.deepEqual(sample.spec.gateways, [`10.101.0.1/16`, `fd00:101::1/64`]);
+    t.deepEqual(sample.spec.gateways, h.config.network.podSubnets);
     t.regex(sample.spec.serviceEndpoint?.mac ?? '', /^[0-9a-f][26ae](:[0-9a-f]{2}){5}$/);
     t.is(sample.metadata.ownerReferences?.[0]?.kind, 'Node');
     const managers = sample.metadata.managedFields?.map((m) => m.manager) ?? [];
@@ -76,7 +81,10 @@ test.serial(
       });
       return f.status?.ipam?.nodes === 200 && f.status.apic?.connected ? f : undefined;
     }, 'AciFabric status with 200 nodes and a live APIC session');
-    t.is(fabric.status?.ipam?.podAddressesAssigned, String(200n * 64n));
+    t.is(
+      fabric.status?.ipam?.podAddressesAssigned,
+      String(200 * families * h.config.network.podSubnetChunkSize),
+    );
     t.is(fabric.status?.conditions?.find((c) => c.type === 'ApicConnected')?.status, 'True');
   },
 );
@@ -84,7 +92,8 @@ test.serial(
 test.serial('a node whose use rises gets another chunk', async (t) => {
   const [node] = await h.addNodes(1);
   const pool = await eventually(
-    async () => (await pools()).find((p) => p.metadata.name === node && p.spec.chunks.length === 2),
+    async () =>
+      (await pools()).find((p) => p.metadata.name === node && p.spec.chunks.length === families),
     'pool of the new node',
   );
   const v4 = pool.spec.chunks.find((c) => !c.includes(':'))!;
@@ -101,13 +110,17 @@ test.serial('a node whose use rises gets another chunk', async (t) => {
     { fieldManager: `aci-host-agent/${node}`, subresource: 'status' },
   );
   const grown = await eventually(
-    async () => (await pools()).find((p) => p.metadata.name === node && p.spec.chunks.length === 3),
+    async () =>
+      (await pools()).find(
+        (p) => p.metadata.name === node && p.spec.chunks.length === families + 1,
+      ),
     'a third chunk',
   );
+  t.is(grown.spec.chunks.filter((c) => !c.includes(':')).length, 2, 'the IPv4 family grew');
   t.is(
-    grown.spec.chunks.filter((c) => !c.includes(':')).length,
-    2,
-    'the IPv4 family grew, IPv6 did not',
+    grown.spec.chunks.filter((c) => c.includes(':')).length,
+    pool.spec.chunks.filter((c) => c.includes(':')).length,
+    'IPv6 did not',
   );
   t.is(assertDisjoint(await pools()), undefined);
 });
@@ -124,7 +137,9 @@ test.serial('deleting nodes returns their chunks, which new nodes reuse', async 
   const fresh = await h.addNodes(5);
   const after = await eventually(async () => {
     const list = await pools();
-    return fresh.every((n) => list.some((p) => p.metadata.name === n && p.spec.chunks.length === 2))
+    return fresh.every((n) =>
+      list.some((p) => p.metadata.name === n && p.spec.chunks.length === families),
+    )
       ? list
       : undefined;
   }, 'pools for new nodes');
@@ -206,12 +221,23 @@ test.serial(
         : undefined;
     }, 'a Warning Event on the refused Service');
     t.truthy(events);
-    // The dual-stack request gets one address per family if the cluster serves IPv6; this test cluster is IPv4-only.
+    // The test cluster's Services are dual stack: the request gets one address per family when
+    // externDynamic has every family, and is refused as a whole when it lacks one.
+    const pools = new Set(h.config.network.externDynamic.map((c) => `IPv${ipFamily(c)}`));
     const dual = await eventually(async () => {
       const s = await getService('dual');
-      return ingress(s).length > 0 ? s : undefined;
-    }, 'dual IP');
-    t.is(ingress(dual).length, (dual.spec?.ipFamilies ?? []).length);
+      const decided = s.status?.conditions?.some((c) => c.type === LoadBalancerConditionType);
+      return ingress(s).length > 0 || decided ? s : undefined;
+    }, 'dual decided');
+    const families = dual.spec?.ipFamilies ?? [];
+    if (families.every((f) => pools.has(f))) t.is(ingress(dual).length, families.length);
+    else {
+      t.deepEqual(ingress(dual), []);
+      t.is(
+        dual.status?.conditions?.find((c) => c.type === LoadBalancerConditionType)?.reason,
+        RefusalReasons.noPool,
+      );
+    }
   },
 );
 

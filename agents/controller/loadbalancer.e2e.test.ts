@@ -15,8 +15,8 @@ import type { KubeObject } from '../../lib/kube/types.ts';
 import { dns, serviceObjectName } from './apicnames.ts';
 import type { RunningController } from './controller.ts';
 import { redirectPolicyDn } from './loadbalancer/apic.ts';
-import { harness, waitLeading, type Harness } from './testing/harness.ts';
-import { deployment, loadBalancerService } from './testing/workloads.ts';
+import { harness, waitLeading, type Harness } from '../../e2e/support/controller/harness.ts';
+import { deployment, loadBalancerService } from '../../e2e/support/controller/workloads.ts';
 
 type Graph = ServiceGraph & KubeObject;
 let h: Harness;

@@ -1,10 +1,13 @@
 /**
  * Entry point of the aci-containers-controller container:
  *
- *   node --import tsx agents/controller/main.ts [--config FILE] [--health-port N] [--kubeconfig FILE]
+ *   node --import tsx agents/controller/main.ts [--config FILE] [--health-address IP]
  *
  * Config: ControllerConfig (JSON/YAML) at --config (default
- * /usr/local/etc/aci-containers/controller.conf). APIC credentials: the
+ * /usr/local/etc/aci-containers/controller.conf), leader-election timings
+ * included. The Lease holder identity is the host (pod) name and a random
+ * suffix, logged at start ("Started controller"). The API server: the
+ * pod's service account, or KUBECONFIG outside a cluster. APIC credentials: the
  * mounted Secret folder named in the config. SIGTERM/SIGINT stop it
  * gracefully (the Lease is released so a standby takes over at once).
  */
@@ -17,43 +20,18 @@ import { startController } from './controller.ts';
 const { values } = parseArgs({
   options: {
     config: { type: 'string', default: defaultConfigFile },
-    'health-port': { type: 'string' },
-    kubeconfig: { type: 'string' },
-    // Tests only: shorter leases make failover tests quick.
-    'lease-duration-seconds': { type: 'string' },
-    'node-selector': { type: 'string' },
-    'namespace-selector': { type: 'string' },
-    identity: { type: 'string' },
+    // The pod's IP (downward API) in the cluster: the kubelet probes and Prometheus scrapes it there.
+    'health-address': { type: 'string' },
   },
   strict: true,
 });
 
 const config = await loadConfig(values.config);
 const log = pino({ level: config.logLevel, base: { component: ComponentName } });
-const leaseSeconds = values['lease-duration-seconds']
-  ? Number(values['lease-duration-seconds'])
-  : undefined;
 const controller = await startController({
   config,
   logger: log,
-  ...(values.identity ? { identity: values.identity } : {}),
-  ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
-  ...(values['health-port'] !== undefined ? { healthPort: Number(values['health-port']) } : {}),
-  ...(leaseSeconds
-    ? {
-        leaderElection: {
-          leaseDurationSeconds: leaseSeconds,
-          renewDeadlineMs: (leaseSeconds * 1000 * 2) / 3,
-          retryPeriodMs: (leaseSeconds * 1000) / 5,
-        },
-      }
-    : {}),
-  scope: {
-    ...(values['node-selector'] ? { nodeLabelSelector: values['node-selector'] } : {}),
-    ...(values['namespace-selector']
-      ? { namespaceLabelSelector: values['namespace-selector'] }
-      : {}),
-  },
+  ...(values['health-address'] !== undefined ? { healthHost: values['health-address'] } : {}),
 });
 
 let exiting = false;

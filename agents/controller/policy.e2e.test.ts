@@ -12,7 +12,12 @@ import { dns, staticPolicyName } from './apicnames.ts';
 import type { Pod } from './caches.ts';
 import type { RunningController } from './controller.ts';
 import { hostprotPolicyDn } from './policy/hostprot.ts';
-import { harness, ScopeLabel, waitLeading, type Harness } from './testing/harness.ts';
+import {
+  harness,
+  ScopeLabel,
+  waitLeading,
+  type Harness,
+} from '../../e2e/support/controller/harness.ts';
 
 type Mapping = EndpointGroupMapping & KubeObject;
 let h: Harness;

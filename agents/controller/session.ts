@@ -28,6 +28,7 @@ import { ApicState, type ApicTuning } from './runtime/apic.ts';
 import type { EventRecorder } from '../../lib/kube/events.ts';
 import type { ControllerMetrics } from './runtime/metrics.ts';
 import { FabricStatusWriter } from './status/fabric.ts';
+import { provisionObjects } from './provision/render.ts';
 
 /** Services-queue key of the objects all LoadBalancer Services share (device cluster, graph template). */
 const SharedObjectsKey = '(shared)';
@@ -43,6 +44,8 @@ export interface SessionBase {
   caPem: string | undefined;
   apicTuning?: ApicTuning;
   statusIntervalMs?: number;
+  /** Refuses a write once this term has run out (the Kubernetes client carries the same check). */
+  writeGuard?: () => void;
 }
 
 export class LeaderSession {
@@ -67,6 +70,7 @@ export class LeaderSession {
       base.log,
       () => this.onApicStatus(),
       base.apicTuning,
+      base.writeGuard,
     );
     this.ctx = { ...base, apic, signal };
     this.pools = new PodIPPoolManager(this.ctx);
@@ -127,6 +131,7 @@ export class LeaderSession {
     this.ctx.apic.start();
     if (caches.fabric()?.metadata.deletionTimestamp) this.ctx.apic.freeze();
     this.policies.syncStatic();
+    this.syncProvisioning();
     for (const queue of Object.values(this.queues)) queue.start();
     this.started = true;
     this.enqueueAll();
@@ -143,22 +148,23 @@ export class LeaderSession {
     log.info('Stopped leader work');
   }
 
+  /** What acc-provision used to create (spec.aci.provision); the config only changes with a restart. */
+  private syncProvisioning(): void {
+    for (const [key, mos] of Object.entries(provisionObjects(this.ctx.config)))
+      this.ctx.apic.setDesired(key, mos.length > 0 ? mos : undefined);
+  }
+
   private enqueueAll(): void {
     const { caches } = this.ctx;
     for (const node of caches.nodes.list()) this.queues.nodes.add(node.metadata.name);
-    for (const service of caches.services.list())
-      if (caches.namespaceInScope(service.metadata.namespace))
-        this.queues.services.add(keyOf(service.metadata));
+    for (const service of caches.services.list()) this.queues.services.add(keyOf(service.metadata));
     // ServiceGraphs whose Service is gone (deleted while no leader ran) are cleaned up by the Service key.
     for (const graph of caches.serviceGraphs.list())
-      if (caches.namespaceInScope(graph.metadata.namespace))
-        this.queues.services.add(keyOf(graph.metadata));
+      this.queues.services.add(keyOf(graph.metadata));
     for (const policy of caches.networkPolicies.list())
-      if (caches.namespaceInScope(policy.metadata.namespace))
-        this.queues.policies.add(keyOf(policy.metadata));
+      this.queues.policies.add(keyOf(policy.metadata));
     for (const mapping of caches.endpointGroupMappings.list())
-      if (caches.namespaceInScope(mapping.metadata.namespace))
-        this.queues.mappings.add(keyOf(mapping.metadata));
+      this.queues.mappings.add(keyOf(mapping.metadata));
     for (const ns of caches.namespaces.list()) this.queues.inventory.add(ns.metadata.name);
     this.queues.inventory.add(HostsInventoryKey);
     this.status.trigger();
@@ -188,6 +194,7 @@ export class LeaderSession {
       host: this.ctx.apic.client.currentHost.replace(/^https?:\/\//, ''),
       ipam,
       cleanedUp: deleting && this.ctx.apic.cleanedUp(() => this.status.trigger()),
+      provisioned: this.ctx.config.aci.provision,
     };
   }
 
@@ -208,8 +215,7 @@ export class LeaderSession {
 
   private enqueueLoadBalancers(): void {
     for (const service of this.ctx.caches.services.list()) {
-      if (isLoadBalancer(service) && this.ctx.caches.namespaceInScope(service.metadata.namespace))
-        this.queues.services.add(keyOf(service.metadata));
+      if (isLoadBalancer(service)) this.queues.services.add(keyOf(service.metadata));
     }
   }
 
@@ -224,31 +230,31 @@ export class LeaderSession {
 
   onPodIPPool(_event: InformerEvent, pool: KubeObject): void {
     if (!this.started) return;
-    if (this.ctx.caches.nodeInScope(pool.metadata.name) || _event === 'delete')
+    if (this.ctx.caches.hasNode(pool.metadata.name) || _event === 'delete')
       this.queues.nodes.add(pool.metadata.name);
   }
 
   onService(_event: InformerEvent, service: KubeObject): void {
-    if (!this.started || !this.ctx.caches.namespaceInScope(service.metadata.namespace)) return;
+    if (!this.started) return;
     this.queues.services.add(keyOf(service.metadata));
     this.queues.inventory.add(service.metadata.namespace ?? '');
   }
 
   onEndpointSlice(_event: InformerEvent, slice: KubeObject): void {
-    if (!this.started || !this.ctx.caches.namespaceInScope(slice.metadata.namespace)) return;
+    if (!this.started) return;
     const service = slice.metadata.labels?.['kubernetes.io/service-name'];
     if (service) this.queues.services.add(`${slice.metadata.namespace}/${service}`);
     this.queues.inventory.add(slice.metadata.namespace ?? '');
   }
 
   onServiceGraph(_event: InformerEvent, graph: KubeObject): void {
-    if (!this.started || !this.ctx.caches.namespaceInScope(graph.metadata.namespace)) return;
+    if (!this.started) return;
     this.queues.services.add(keyOf(graph.metadata));
   }
 
   onPod(event: InformerEvent, pod: Pod, previous?: Pod): void {
     const namespace = pod.metadata.namespace ?? '';
-    if (!this.started || !this.ctx.caches.namespaceInScope(namespace)) return;
+    if (!this.started) return;
     this.queues.inventory.add(namespace);
     if (event === 'update' && previous && !policyRelevantChange(previous, pod)) return;
     for (const policy of this.ctx.caches.networkPolicies.list()) {
@@ -266,13 +272,6 @@ export class LeaderSession {
     this.queues.inventory.add(namespace.metadata.name);
     for (const policy of this.ctx.caches.networkPolicies.list())
       this.queues.policies.add(keyOf(policy.metadata));
-    // A namespace entering scope (test scopes by label) brings its Services and mappings.
-    for (const service of this.ctx.caches.services.list())
-      if (service.metadata.namespace === namespace.metadata.name)
-        this.queues.services.add(keyOf(service.metadata));
-    for (const mapping of this.ctx.caches.endpointGroupMappings.list())
-      if (mapping.metadata.namespace === namespace.metadata.name)
-        this.queues.mappings.add(keyOf(mapping.metadata));
   }
 
   onNetworkPolicy(_event: InformerEvent, policy: KubeObject): void {
@@ -281,7 +280,7 @@ export class LeaderSession {
   }
 
   onMapping(_event: InformerEvent, mapping: KubeObject): void {
-    if (!this.started || !this.ctx.caches.namespaceInScope(mapping.metadata.namespace)) return;
+    if (!this.started) return;
     // Precedence: one mapping's change can move pods from or to its neighbours.
     for (const other of this.ctx.caches.endpointGroupMappings.list()) {
       if (other.metadata.namespace === mapping.metadata.namespace)
@@ -291,7 +290,7 @@ export class LeaderSession {
   }
 
   onWorkload(_event: InformerEvent, object: KubeObject): void {
-    if (!this.started || !this.ctx.caches.namespaceInScope(object.metadata.namespace)) return;
+    if (!this.started) return;
     this.queues.inventory.add(object.metadata.namespace ?? '');
   }
 

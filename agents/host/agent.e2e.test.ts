@@ -2,15 +2,26 @@
  * The host agent of one kwok node against the real control plane, in
  * process, with a temporary state dir and the in-memory data plane (no root
  * needed): the test plays the controller (it writes the PodIPPool spec) and
- * the container runtime (it sends CNI requests to the agent's socket).
+ * the container runtime (it sends CNI requests to the agent's socket). The
+ * agent authenticates as in a cluster: its service account's token, bound to
+ * its pod on the node, under the RBAC and admission policy the operator
+ * renders.
  */
 import test from 'ava';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { apiVersion as aciApiVersion } from '../../crds/index.ts';
+import { parse } from 'yaml';
+import {
+  AciFabricSpec,
+  apiVersion as aciApiVersion,
+  type AciFabricSpecInput,
+} from '../../crds/index.ts';
 import { eventually, ensureCrds, testClient, uniqueName } from '../../e2e/support/cluster.ts';
+import { repoRoot } from '../../e2e/support/paths.ts';
+import { componentRbac, serviceAccountLogin } from '../../e2e/support/rbac.ts';
+import { HostAgentAccount } from '../../operator/render/names.ts';
 import { kwokNode } from '../../e2e/cluster/cluster.ts';
 import type { HostAgentConfig } from '../../lib/config/components.ts';
 import type { KubeClient } from '../../lib/kube/client.ts';
@@ -23,7 +34,7 @@ import type { CniRequest } from './cniserver/index.ts';
 import { endpointUuid } from './endpoints/index.ts';
 import type { PodIPPoolObject, PodObject, ServiceObject } from './kube/objects.ts';
 import { fieldManagerFor } from './kube/pool-status.ts';
-import { FakeDataplane } from './testing/fakedataplane.ts';
+import { FakeDataplane } from '../../e2e/support/host/fakedataplane.ts';
 
 const node = uniqueName('host-agent-node');
 const namespace = uniqueName('host-agent');
@@ -35,6 +46,9 @@ const chunk = '10.77.0.16/28';
 const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
 
 let client: KubeClient;
+/** The agent's own: its service account's token, bound to its pod on `node`. */
+let agentClient: KubeClient;
+let rbac: KubeObject[] = [];
 let stateDir: string;
 let config: HostAgentConfig;
 let agent: HostAgent | undefined;
@@ -73,7 +87,7 @@ const start = (): Promise<HostAgent> =>
   startHostAgent({
     config,
     nodeName: node,
-    client,
+    client: agentClient,
     dataplane,
     log,
     healthPort: 0,
@@ -112,10 +126,12 @@ function cniRequest(command: 'ADD' | 'DEL'): CniRequest {
   };
 }
 
+let lastResult: { ips?: { address: string }[]; routes?: { dst: string }[] } = {};
 async function cniAdd(): Promise<string> {
   const answer = await callServer(config.cniSocket, cniRequest('ADD'));
   if (!('result' in answer)) throw new Error(`CNI ADD failed: ${JSON.stringify(answer.error)}`);
-  const ips = (answer.result as { ips?: { address: string }[] }).ips ?? [];
+  lastResult = answer.result as typeof lastResult;
+  const ips = lastResult.ips ?? [];
   const address = ips[0]?.address.split('/')[0];
   if (!address) throw new Error(`CNI ADD returned no address: ${JSON.stringify(answer.result)}`);
   return address;
@@ -139,6 +155,32 @@ test.before(async () => {
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } },
     { fieldManager: 'aci-e2e' },
   );
+  // The fabric's RBAC with this namespace as the fabric namespace, and the agent's own pod.
+  const sample = parse(await readFile(join(repoRoot, 'samples', 'acifabric.yaml'), 'utf8')) as {
+    spec: AciFabricSpecInput;
+  };
+  rbac = componentRbac(
+    {
+      fabric: { name: namespace, uid: '' },
+      spec: AciFabricSpec.parse({ ...sample.spec, namespace }),
+    },
+    namespace,
+  );
+  for (const object of rbac) await client.apply(object, { fieldManager: 'aci-e2e' });
+  await client.create({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'aci-containers-host', namespace },
+    spec: {
+      nodeName: node,
+      hostNetwork: true,
+      serviceAccountName: HostAgentAccount,
+      tolerations: [{ operator: 'Exists' }],
+      containers: [{ name: 'host-agent', image: 'aci-containers' }],
+    },
+  } as KubeObject);
+  agentClient = (await serviceAccountLogin(namespace, HostAgentAccount, 'aci-containers-host'))
+    .client;
   dataplane.netns.add(netns);
 });
 
@@ -147,6 +189,10 @@ test.after.always(async () => {
   await client.delete({ apiVersion: 'v1', kind: 'Namespace', name: namespace });
   await client.delete({ apiVersion: aciApiVersion, kind: 'PodIPPool', name: node });
   await client.delete({ apiVersion: 'v1', kind: 'Node', name: node });
+  for (const o of rbac)
+    if (!o.metadata.namespace)
+      await client.delete({ apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name });
+  agentClient?.close();
   client.close();
   await rm(stateDir, { recursive: true, force: true });
 });
@@ -170,14 +216,15 @@ test.serial(
         apiVersion: aciApiVersion,
         kind: 'PodIPPool',
         metadata: { name: node },
-        spec: { chunks: [chunk], gateways: ['10.77.0.1/16'] },
+        // With an IPv6 subnet and chunk, which the data plane does not carry: never handed out.
+        spec: { chunks: [chunk, 'fd00:77::/124'], gateways: ['10.77.0.1/16', 'fd00:77::1/64'] },
       },
       { fieldManager: 'aci-controller' },
     );
     const pool = await eventually(async () => {
       const p = await readPool();
       return p.status?.capacity === 16 && p.status.used === 0 ? p : undefined;
-    }, 'PodIPPool status with the capacity of the chunk');
+    }, 'PodIPPool status with the capacity of the IPv4 chunk alone');
     const ready = pool.status?.conditions?.find((c) => c.type === 'Ready');
     t.is(ready?.status, 'True');
     t.is(pool.status?.observedGeneration, pool.metadata.generation);
@@ -203,6 +250,15 @@ test.serial(
     podUid = pod.metadata.uid ?? '';
     podIp = await cniAdd();
     t.true(podIp.startsWith('10.77.0.'), podIp);
+    // The pool's IPv6 chunk gives no address and no ::/0 route: the pipeline would drop both.
+    t.deepEqual(
+      lastResult.ips?.map((i) => i.address),
+      [`${podIp}/16`],
+    );
+    t.deepEqual(
+      lastResult.routes?.map((r) => r.dst),
+      ['0.0.0.0/0'],
+    );
     const pool = await eventually(async () => {
       const p = await readPool();
       return p.status?.used === 1 ? p : undefined;

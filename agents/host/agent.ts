@@ -46,13 +46,20 @@ import {
 } from './ipam/index.ts';
 import type { Allocation, IpamState } from './ipam/index.ts';
 import type { PodDataplane } from './netconf/types.ts';
-import { startHealthServer, type HealthServer } from './kube/health.ts';
+import { startHealthServer, type HealthServer } from '../../lib/health/probes.ts';
 import { allInformers, createInformers, type HostInformers } from './kube/informers.ts';
 import type { PodIPPoolObject, PodObject } from './kube/objects.ts';
-import { PoolStatusReporter } from './kube/pool-status.ts';
+import { PoolStatusReporter, type UplinkOutcome } from './kube/pool-status.ts';
 import { syncDirectory } from './policy/dirsync.ts';
-import { EndpointsDir, syncEndpointFiles, syncSecurityGroupFiles } from './policy/sync.ts';
+import {
+  EndpointsDir,
+  SecurityGroupsDir,
+  syncEndpointFiles,
+  syncSecurityGroupFiles,
+} from './policy/sync.ts';
+import { NetworkPolicyCompiler } from '../../lib/policy/network-policy.ts';
 import { computePolicyView, type PolicyView } from './policy/view.ts';
+import { splitByDataplane } from '../../lib/node-state/families.ts';
 import { buildServiceFiles } from './services/build.ts';
 
 export const ServicesDir = 'services';
@@ -112,7 +119,9 @@ interface PodNetwork {
 export async function startHostAgent(options: HostAgentOptions): Promise<HostAgent> {
   const { config, nodeName: node, client, dataplane } = options;
   const log = options.log.child({ node });
-  await mkdir(config.stateDir, { recursive: true });
+  // The opflex agent and mcast daemon mount the state dir read-only: the folders they watch exist first.
+  for (const dir of [EndpointsDir, SecurityGroupsDir, ServicesDir])
+    await mkdir(join(config.stateDir, dir), { recursive: true });
 
   // 1. CNI install.
   if (options.cniInstall !== false) {
@@ -142,8 +151,11 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
   let nodeFacts: NodeFacts | undefined;
   let view: PolicyView | undefined;
   const allocations = (): readonly Allocation[] => network?.ipam.list() ?? [];
+  // One compiler for the agent's life: each view recompiles only the policies a change touches.
+  const policyCompiler = new NetworkPolicyCompiler();
   const computeView = (): PolicyView =>
     computePolicyView({
+      compiler: policyCompiler,
       pods: informers.pods.list(),
       nodeName: node,
       namespaces: informers.namespaces.list(),
@@ -158,6 +170,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     (view ??= computeView()).policyOf(pod);
 
   // 4. Pool status.
+  let uplink: UplinkOutcome = { state: 'pending' };
   const reporter = new PoolStatusReporter({
     client,
     node,
@@ -169,19 +182,39 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
         return { summary: { capacity: 0, used: 0, allocated: [], needsMore: true }, chunkCount: 0 };
       return { summary: poolStatusSummary(ipam.usage()), chunkCount: ipam.chunks.length };
     },
+    ...(options.nodeAgents?.ports ? { uplink: () => uplink } : {}),
     ...(options.statusDebounceMs !== undefined ? { debounceMs: options.statusDebounceMs } : {}),
   });
+  const reportUplink = (next: UplinkOutcome): void => {
+    uplink = next;
+    reporter.poke();
+  };
 
   // 3. Pod network, serialized: pool events may arrive while a restart is under way.
   let serving!: () => void;
   const servingPromise = new Promise<void>((resolve) => (serving = resolve));
   let networkChain: Promise<void> = Promise.resolve();
   let stopping = false;
+  // Subnets and chunks of a family the pipeline drops are never handed out (lib/node-state/families.ts).
+  let refusedLogged = '';
+  const carriedSpec = (pool: PodIPPoolObject): { gateways: string[]; chunks: string[] } => {
+    const gateways = splitByDataplane(pool.spec.gateways);
+    const chunks = splitByDataplane(pool.spec.chunks);
+    const refused = [...gateways.refused, ...chunks.refused].join(',');
+    if (refused !== '' && refused !== refusedLogged)
+      log.warn(
+        { podIPPool: pool.metadata.name, gateways: gateways.refused, chunks: chunks.refused },
+        'Ignored PodIPPool subnets and chunks of a family the data plane does not carry',
+      );
+    refusedLogged = refused;
+    return { gateways: gateways.carried, chunks: chunks.carried };
+  };
   const applyPool = (pool: PodIPPoolObject): void => {
     networkChain = networkChain
       .then(async () => {
         if (stopping) return;
-        const gateways = [...pool.spec.gateways].sort().join(',');
+        const carried = carriedSpec(pool);
+        const gateways = [...carried.gateways].sort().join(',');
         if (network && network.gateways !== gateways) {
           log.info(
             { podIPPool: pool.metadata.name, from: network.gateways, to: gateways },
@@ -191,18 +224,18 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
           network = undefined;
         }
         if (!network) {
-          if (pool.spec.gateways.length === 0) {
+          if (carried.gateways.length === 0) {
             log.info(
               { podIPPool: pool.metadata.name },
               'Waited for pod subnet gateways in PodIPPool',
             );
             return;
           }
-          network = await openNetwork(pool, gateways);
+          network = await openNetwork(pool, carried, gateways);
           queue.add(Keys.policy);
           serving();
         } else {
-          await network.ipam.setChunks(pool.spec.chunks);
+          await network.ipam.setChunks(carried.chunks);
         }
         reporter.poke();
       })
@@ -215,14 +248,18 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
         }, 2_000).unref();
       });
   };
-  const openNetwork = async (pool: PodIPPoolObject, gateways: string): Promise<PodNetwork> => {
-    const subnets = subnetsFromGateways(pool.spec.gateways);
+  const openNetwork = async (
+    pool: PodIPPoolObject,
+    carried: { gateways: string[]; chunks: string[] },
+    gateways: string,
+  ): Promise<PodNetwork> => {
+    const subnets = subnetsFromGateways(carried.gateways);
     const ipam = await IpamStore.open({
       path: join(config.stateDir, IpamFile),
       reserved: reservedAddresses(subnets),
       families: subnetFamilies(subnets),
     });
-    await ipam.setChunks(pool.spec.chunks);
+    await ipam.setChunks(carried.chunks);
     const server = new CniServer({
       socketPath: config.cniSocket,
       ipam,
@@ -240,7 +277,7 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
     if (options.nodeAgents) {
       nodeFacts = {
         nodeName: node,
-        gateways: pool.spec.gateways,
+        gateways: carried.gateways,
         nodeIPs: options.nodeAgents.nodeIPs,
         stateDir: config.stateDir,
         ovsRunDir: options.nodeAgents.ovsRunDir,
@@ -250,17 +287,31 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
           ? { uplinkInterface: config.uplinkInterface }
           : {}),
         ...(config.vlanPool ? { vlanPool: config.vlanPool } : {}),
+        infraVlan: config.infraVlan,
+        ...(config.multicastRange ? { multicastRange: config.multicastRange } : {}),
         bridgeDomains: [config.aci.podBridgeDomain],
+        ...(config.opflex ? { opflex: config.opflex } : {}),
       };
-      await writeNodeAgentFiles(options.nodeAgents.dir, nodeAgentFiles(nodeFacts));
-      log.info(
-        { dir: options.nodeAgents.dir },
-        'Wrote opflex agent and mcast daemon configuration',
-      );
-      queue.add(Keys.ports);
+      let files: ReturnType<typeof nodeAgentFiles> | undefined;
+      try {
+        files = nodeAgentFiles(nodeFacts);
+      } catch (err) {
+        // The node's facts do not change until its config does: reported, not retried. The
+        // pod network stays open (pods reach each other on this node once the agents run).
+        log.error({ err }, 'Failed to plan the node agents for the fabric encapsulation');
+        reportUplink({ state: 'unrealizable', error: err });
+      }
+      if (files) {
+        await writeNodeAgentFiles(options.nodeAgents.dir, files);
+        log.info(
+          { dir: options.nodeAgents.dir },
+          'Wrote opflex agent and mcast daemon configuration',
+        );
+        queue.add(Keys.ports);
+      }
     }
     log.info(
-      { podIPPool: pool.metadata.name, chunks: pool.spec.chunks, subnets },
+      { podIPPool: pool.metadata.name, chunks: carried.chunks, subnets },
       'Started pod network',
     );
     return { gateways, ipam, server };
@@ -318,8 +369,23 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
   const syncNodePorts = async (): Promise<void> => {
     const shell = options.nodeAgents?.ports;
     if (!shell || !nodeFacts) return;
-    const plan = nodePortsPlan(nodeFacts);
-    await ensureNodePorts(plan, shell);
+    let plan: ReturnType<typeof nodePortsPlan>;
+    try {
+      plan = nodePortsPlan(nodeFacts);
+    } catch (err) {
+      log.error({ err }, 'Failed to plan the uplink for the fabric encapsulation');
+      reportUplink({ state: 'unrealizable', error: err });
+      return;
+    }
+    try {
+      await ensureNodePorts(plan, shell);
+    } catch (err) {
+      reportUplink({ state: 'failed', plan, error: err });
+      throw err;
+    }
+    reportUplink(
+      plan.uplink || plan.tunnel ? { state: 'realized', plan } : { state: 'unconfigured' },
+    );
     log.debug({ plan }, 'Ensured gateway and uplink ports');
   };
   const syncServices = async (): Promise<void> => {
@@ -419,13 +485,15 @@ export async function startHostAgent(options: HostAgentOptions): Promise<HostAge
 
   // 6. Health.
   const health: HealthServer = await startHealthServer(options.healthPort ?? config.healthPort, {
-    informers: () => {
-      const waiting = Object.entries(informers)
-        .filter(([, i]) => !(i as { hasSynced(): boolean }).hasSynced())
-        .map(([name]) => name);
-      return waiting.length > 0 ? `waiting for ${waiting.join(', ')}` : undefined;
+    ready: {
+      informers: () => {
+        const waiting = Object.entries(informers)
+          .filter(([, i]) => !(i as { hasSynced(): boolean }).hasSynced())
+          .map(([name]) => name);
+        return waiting.length > 0 ? `waiting for ${waiting.join(', ')}` : undefined;
+      },
+      cniServer: () => (network ? undefined : `waiting for PodIPPool ${node} with gateways`),
     },
-    cniServer: () => (network ? undefined : `waiting for PodIPPool ${node} with gateways`),
   });
 
   void Promise.all(allInformers(informers).map((i) => i.waitForSync())).then(() => {

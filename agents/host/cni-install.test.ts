@@ -1,10 +1,11 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { buildNativePlugin } from '../cni/native/build.ts';
 import { ConflistName, hostPathOf, installCni, PluginName } from './cni-install.ts';
 
 const run = promisify(execFile);
@@ -21,7 +22,6 @@ test('the socket path in the conflist is the node path behind the DaemonSet moun
     hostPathOf('/usr/local/var/run/aci-containers/cni.sock'),
     '/var/run/aci-containers/cni.sock',
   );
-  t.is(hostPathOf('/usr/local/run/aci-containers/cni.sock'), '/run/aci-containers/cni.sock');
   t.is(hostPathOf('/run/aci-containers/cni.sock'), '/run/aci-containers/cni.sock');
 });
 
@@ -136,4 +136,31 @@ test('in the image, the bundled plugin and node are copied next to a wrapper tha
     ).written,
     [],
   );
+});
+
+test('with the native plugin in the image, it is the plugin, and node and the bundle lie beside it for its fallback', async (t) => {
+  const dir = await tempDir(t);
+  const native = join(dir, 'aci-containers-cni');
+  await buildNativePlugin(native);
+  const bundle = join(dir, 'bundle.mjs');
+  await writeFile(bundle, "process.stdout.write('from the node plugin');\n");
+  const binDir = join(dir, 'opt-cni-bin');
+  const install = () =>
+    installCni({
+      binDir,
+      confDir: dir,
+      serverSocket: join(dir, 'absent.sock'),
+      bundled: { bundle, node: process.execPath, native },
+    });
+  t.is((await install()).written.length, 4);
+  t.deepEqual(await readFile(join(binDir, PluginName)), await readFile(native));
+  // No server: the native plugin hands the call to the node plugin beside it.
+  const answer = spawnSync(join(binDir, PluginName), {
+    env: { PATH: '/usr/bin:/bin', CNI_COMMAND: 'ADD' },
+    input: JSON.stringify({ serverSocket: join(dir, 'absent.sock') }),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  t.is(answer.stdout, 'from the node plugin');
+  t.deepEqual((await install()).written, []);
 });

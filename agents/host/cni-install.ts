@@ -21,7 +21,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { parse } from 'yaml';
-import { HostAgentConfig, paths } from '../../lib/config/components.ts';
+import { HostAgentConfig, nodeDirs, paths } from '../../lib/config/components.ts';
 
 export const PluginName = 'aci-containers-cni';
 export const ConflistName = '10-aci-containers.conflist';
@@ -43,14 +43,13 @@ export const thisPlugin: PluginLocation = {
 };
 
 /**
- * The DaemonSet mounts the node's /var at /usr/local/var and /run at
- * /usr/local/run; the conflist is read on the node, so the socket path in it
- * must be the node's path, not the container's.
+ * The conflist is read on the node, so the socket path in it must be the
+ * node's path, not the container's: the DaemonSet mounts each node
+ * directory at its container path (nodeDirs).
  */
-const containerMounts: readonly (readonly [container: string, host: string])[] = [
-  ['/usr/local/var/', '/var/'],
-  ['/usr/local/run/', '/run/'],
-];
+const containerMounts: readonly (readonly [container: string, host: string])[] = Object.values(
+  nodeDirs,
+).map(({ container, host }) => [`${container}/`, `${host}/`]);
 
 export function hostPathOf(containerPath: string): string {
   for (const [container, host] of containerMounts) {
@@ -67,11 +66,24 @@ export function hostPathOf(containerPath: string): string {
 export interface BundledPlugin {
   readonly bundle: string;
   readonly node: string;
+  /**
+   * The native plugin (agents/cni/native), when the image has it: installed
+   * as the plugin itself instead of the wrapper, with node and the bundle
+   * beside it as its fallback. It starts in milliseconds where node takes
+   * a tenth of a second or more (docs/performance.md).
+   */
+  readonly native?: string;
 }
 
 /** The image sets ACI_CNI_BUNDLE to its bundled plugin; elsewhere the TypeScript plugin of this tree is used. */
 export function bundledPlugin(env: NodeJS.ProcessEnv = process.env): BundledPlugin | undefined {
-  return env.ACI_CNI_BUNDLE ? { bundle: env.ACI_CNI_BUNDLE, node: process.execPath } : undefined;
+  return env.ACI_CNI_BUNDLE
+    ? {
+        bundle: env.ACI_CNI_BUNDLE,
+        node: process.execPath,
+        ...(env.ACI_CNI_NATIVE ? { native: env.ACI_CNI_NATIVE } : {}),
+      }
+    : undefined;
 }
 
 export const BundleName = `${PluginName}.mjs`;
@@ -177,8 +189,12 @@ export async function installCni(opts: CniInstallOptions): Promise<CniInstallRep
         written.push(join(opts.binDir, name));
     }
   }
-  const wrapper = opts.bundled ? bundledWrapper() : pluginWrapper(opts.plugin ?? thisPlugin);
-  if (await replaceIfChanged(pluginPath, wrapper, 0o755)) written.push(pluginPath);
+  if (opts.bundled?.native) {
+    if (await copyIfChanged(opts.bundled.native, pluginPath, 0o755)) written.push(pluginPath);
+  } else {
+    const wrapper = opts.bundled ? bundledWrapper() : pluginWrapper(opts.plugin ?? thisPlugin);
+    if (await replaceIfChanged(pluginPath, wrapper, 0o755)) written.push(pluginPath);
+  }
   const text = `${JSON.stringify(conflist(opts), null, 2)}\n`;
   if (await replaceIfChanged(conflistPath, text, 0o644)) written.push(conflistPath);
   return { plugin: pluginPath, conflist: conflistPath, written };

@@ -38,7 +38,11 @@ const agent = await startHostAgent({
   config,
   nodeName,
   client,
-  dataplane: new LinuxDataplane({ bridge: config.accessBridge, ovsdb: values.ovsdb }),
+  dataplane: new LinuxDataplane({
+    bridge: config.accessBridge,
+    ovsdb: values.ovsdb,
+    encapType: config.encapType,
+  }),
   log,
   nodeAgents: {
     dir: values['node-agent-config-dir'],
@@ -48,6 +52,9 @@ const agent = await startHostAgent({
     ports: {
       vsctl: (args) => run('ovs-vsctl', [`--db=${values.ovsdb}`, '--timeout=10', ...args]),
       ip: (args) => run('ip', args),
+      ethtool: (args) => run('ethtool', args),
+      ofctl: (bridge, [command = 'show', ...rest]) =>
+        run('ovs-ofctl', [command, `unix:${paths.ovsRunDir}/${bridge}.mgmt`, ...rest]),
     },
   },
   ...(values['health-port'] !== undefined ? { healthPort: Number(values['health-port']) } : {}),

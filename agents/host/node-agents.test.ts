@@ -4,7 +4,12 @@ import { McastFileConfig } from '../mcast/main-config.ts';
 import {
   AciRouterMac,
   GatewayPortName,
+  InfraBridgeName,
+  TunnelPortName,
   bridgeDomainEncapVlan,
+  bridgeDomainGroup,
+  bridgeDomainVni,
+  nodeVtep,
   ensureNodePorts,
   nodeAgentFiles,
   nodeHostMac,
@@ -60,12 +65,91 @@ test('vlan encap: each bridge domain gets an encap VLAN from the pool, the same 
   t.throws(() => nodeAgentFiles({ ...facts, vlanPool: undefined }), { message: /VLAN pool/ });
 });
 
-test('no uplink interface, or vxlan (not rendered yet): no uplink in the files', (t) => {
+test('no uplink interface: no uplink in the files', (t) => {
   const { uplinkInterface: _u, ...noUplink } = facts;
   t.is(AgentFileConfig.parse(nodeAgentFiles(noUplink)['agent.json']).uplink, undefined);
-  const vxlan = nodeAgentFiles({ ...facts, encapType: 'vxlan' });
-  t.is(AgentFileConfig.parse(vxlan['agent.json']).uplink, undefined);
-  t.is(nodePortsPlan({ ...facts, encapType: 'vxlan' }).uplink, undefined);
+  t.is(nodePortsPlan(noUplink).uplink, undefined);
+  t.is(nodePortsPlan({ ...noUplink, ...vxlanFacts }).tunnel, undefined);
+});
+
+const vxlanFacts = {
+  encapType: 'vxlan' as const,
+  infraVlan: 4093,
+  multicastRange: { start: '225.20.1.1', end: '225.20.255.255' },
+};
+
+test('vxlan encap: the tunnel port is the uplink, each bridge domain has a VNI and a group from the range, the same on every node', (t) => {
+  const files = nodeAgentFiles({ ...facts, ...vxlanFacts });
+  const agent = AgentFileConfig.parse(files['agent.json']);
+  t.deepEqual(agent.uplink, { port: TunnelPortName, encap: 'vxlan' });
+  const vni = bridgeDomainVni('aci-containers-kube-pod-bd');
+  t.true(vni >= 1 && vni <= 0xffffff);
+  t.deepEqual(agent.bridgeDomainVnis, { 'aci-containers-kube-pod-bd': vni });
+  t.deepEqual(agent.bridgeDomainVlans, {});
+  const mcast = McastFileConfig.parse(files['mcast.json']);
+  const group = bridgeDomainGroup('aci-containers-kube-pod-bd', vxlanFacts.multicastRange);
+  t.regex(group, /^225\.20\.\d+\.\d+$/);
+  t.deepEqual(mcast.bridgeDomainGroups, { 'aci-containers-kube-pod-bd': group });
+  t.is(mcast.groupInterface, InfraBridgeName);
+  const other = nodeAgentFiles({ ...facts, ...vxlanFacts, nodeName: 'worker-2' });
+  t.deepEqual(other['agent.json'].bridgeDomainVnis, agent.bridgeDomainVnis);
+  t.deepEqual(other['mcast.json'].bridgeDomainGroups, mcast.bridgeDomainGroups);
+});
+
+test('vxlan encap: the VTEP is the node address’s host bits in the TEP pool; unusable inputs are named', (t) => {
+  t.is(nodeVtep({ nodeIPs: ['fd00::1', '192.168.10.11'] }), '10.0.10.11/16');
+  t.is(
+    nodeVtep({
+      nodeIPs: ['172.16.3.4'],
+      infra: { tepSubnet: '10.8.0.0/24', anycastVtep: '10.8.0.32', udpPort: 8472 },
+    }),
+    '10.8.0.4/24',
+  );
+  t.throws(() => nodeVtep({ nodeIPs: ['fd00::1'] }), { message: /node's IPv4 address/ });
+  t.throws(() => nodeVtep({ nodeIPs: ['192.168.0.32'] }), { message: /anycast \(10\.0\.0\.32\)/ });
+  t.throws(() => nodeVtep({ nodeIPs: ['192.168.0.0'] }), { message: /network, broadcast/ });
+  const { infraVlan: _v, ...noInfraVlan } = vxlanFacts;
+  t.throws(() => nodeAgentFiles({ ...facts, ...noInfraVlan }), {
+    message: /spec\.network\.infraVlan/,
+  });
+  const { multicastRange: _r, ...noRange } = vxlanFacts;
+  t.throws(() => nodeAgentFiles({ ...facts, ...noRange }), { message: /multicastRange/ });
+});
+
+test('vxlan ports: the infra bridge (VTEP address, infra VLAN, the uplink as its trunk), the tunnel port, the group termination flow', async (t) => {
+  const calls: string[] = [];
+  await ensureNodePorts(nodePortsPlan({ ...facts, ...vxlanFacts }), {
+    vsctl: async (args) => {
+      calls.push(`ovs-vsctl ${args.join(' ')}`);
+      return args[0] === 'get' ? 'netdev\n' : '';
+    },
+    ip: async (args) => {
+      calls.push(`ip ${args.join(' ')}`);
+      return '';
+    },
+    ofctl: async (bridge, args) => {
+      calls.push(`ovs-ofctl ${args[0]} ${bridge} ${args.slice(1).join(' ')}`);
+      return '';
+    },
+    ethtool: async (args) => {
+      calls.push(`ethtool ${args.join(' ')}`);
+      return '';
+    },
+  });
+  const mac = nodePortsPlan({ ...facts, ...vxlanFacts }).tunnel?.vtepMac ?? '';
+  t.regex(mac, /^02:ac(:[0-9a-f]{2}){4}$/);
+  t.deepEqual(calls.slice(4), [
+    'ovs-vsctl get Bridge br-int datapath_type',
+    `ovs-vsctl --may-exist add-br br-infra -- set Bridge br-infra datapath_type=netdev other-config:hwaddr="${mac}" -- set Port br-infra tag=4093`,
+    'ip link set eth1 up',
+    'ovs-vsctl --may-exist add-port br-infra eth1 -- set Port eth1 vlan_mode=trunk trunks=4093',
+    'ip addr replace 10.0.10.11/16 dev br-infra',
+    'ip link set br-infra up',
+    'ovs-vsctl --may-exist add-port br-int vxlan0 -- set Interface vxlan0 type=vxlan options:remote_ip=10.0.0.32 options:key=flow options:dst_port=8472',
+    `ovs-ofctl add-flow br-infra priority=100,udp,in_port=eth1,dl_vlan=4093,nw_dst=224.0.0.0/4,tp_dst=8472,actions=strip_vlan,mod_dl_dst:${mac},mod_nw_dst:10.0.10.11,LOCAL`,
+    // The userspace datapath: the host stack's checksums are computed before the tunnel.
+    `ethtool --offload ${GatewayPortName} tx off`,
+  ]);
 });
 
 test('an IPv6-only PodIPPool is refused clearly (the data plane is IPv4)', (t) => {
@@ -85,6 +169,9 @@ test('ports: the gateway port (internal, router MAC, pod subnet routes) and the 
       calls.push(`ip ${args.join(' ')}`);
       return '';
     },
+    ofctl: async () => {
+      throw new Error('no flows with vlan encap');
+    },
   });
   t.deepEqual(calls, [
     `ovs-vsctl --may-exist add-port br-int ${GatewayPortName} -- set Interface ${GatewayPortName} type=internal mac="${AciRouterMac}"`,
@@ -94,4 +181,18 @@ test('ports: the gateway port (internal, router MAC, pod subnet routes) and the 
     'ip link set eth1 up',
     'ovs-vsctl --may-exist add-port br-int eth1',
   ]);
+});
+
+test("the fabric's OpFlex session reaches agent.json under the node's name, and only there", (t) => {
+  const opflex = {
+    peers: [{ host: '10.0.0.30', port: 8009 }],
+    domain: 'comp/prov-Kubernetes/ctrlr-[kube]-kube/sw-InsiemeLSOid',
+    tls: { mode: 'verify' as const, caFile: '/usr/local/etc/opflex-agent-ovs/leaf-ca/ca.crt' },
+    prrSeconds: 7200,
+  };
+  const files = nodeAgentFiles({ ...facts, opflex });
+  t.deepEqual(AgentFileConfig.parse(files['agent.json']).opflex, { ...opflex, name: 'worker-1' });
+  t.false('opflex' in files['mcast.json']);
+  // Without a session the agent enforces no contracts (and fails no pod closed).
+  t.false('opflex' in nodeAgentFiles(facts)['agent.json']);
 });

@@ -1,10 +1,13 @@
 /**
- * mcast-daemon entry point: `tsx agents/mcast/main.ts --config mcast.json`
+ * mcast-daemon entry point: `tsx agents/mcast/main.ts --config mcast.json [--health-port N]`
+ * (/healthz and /readyz on 127.0.0.1, see agents/opflex/probes.ts)
  *
  * mcast.json (McastFileConfig, written by the host agent): { "nodeName": "node-1",
  *   "stateDir": "/var/lib/aci-containers", "ovsRundir": "/var/run/aci-containers-ovs",
  *   "bridge": "br-int", "uplink": { "port": "eth1", "encap": "vlan" },
  *   "bridgeDomainVlans": { "aci-containers-kube-pod-bd": 3021 } }
+ * With vxlan: "uplink": { "port": "vxlan0", "encap": "vxlan" }, "bridgeDomainVnis": { bd: vni },
+ *   "bridgeDomainGroups": { bd: "225.20.x.y" }, "groupInterface": "br-infra" (the groups are joined there).
  *
  * Waits for the file and applies rewrites in process (run.ts), as the opflex agent does.
  */
@@ -12,14 +15,17 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { startDaemonFromFile } from './run.ts';
 
-const { values } = parseArgs({ options: { config: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { config: { type: 'string' }, 'health-port': { type: 'string' } },
+});
 if (!values.config) {
-  process.stderr.write('usage: main.ts --config mcast.json\n');
+  process.stderr.write('usage: main.ts --config mcast.json [--health-port N]\n');
   process.exit(2);
 }
 const running = await startDaemonFromFile({
   file: values.config,
   log: pino({ level: process.env.LOG_LEVEL ?? 'info' }),
+  ...(values['health-port'] !== undefined ? { healthPort: Number(values['health-port']) } : {}),
 });
 const shutdown = (): void => {
   void running.stop().then(() => process.exit(0));

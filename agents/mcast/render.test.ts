@@ -1,6 +1,6 @@
 import test from 'ava';
 import { describeFlow, describeGroup } from '../opflex/pipeline.ts';
-import { bridgeDomainGroup, floodGroupId, floodLocalGroupId, renderFlood } from './render.ts';
+import { floodGroupId, floodLocalGroupId, renderFlood } from './render.ts';
 
 const bd = {
   name: 'bd-pods',
@@ -25,10 +25,21 @@ test('Flood table: pods flood everywhere, traffic from the leaf floods locally (
   ]);
 });
 
-test('each bridge domain has its own multicast group and group ids', (t) => {
-  t.is(bridgeDomainGroup(100), '239.255.0.100');
-  t.is(bridgeDomainGroup(4094), '239.255.15.254');
+test('each bridge domain has its own group ids', (t) => {
   t.not(floodLocalGroupId(100), floodGroupId(101));
+});
+
+test('vxlan uplink: the remote bucket carries the domain’s VNI to the tunnel port; no VNI, no remote bucket', (t) => {
+  const tunnel = { ...bd, encap: 'vxlan' as const, vni: 0x12345 };
+  t.is(
+    renderFlood([tunnel]).groups.map(describeGroup)[0],
+    `group_id=${floodGroupId(100)},type=all,bucket=actions=output:1,bucket=actions=output:2,bucket=actions=set_field:0x12345->tun_id,output:20`,
+  );
+  const { vni: _v, ...noVni } = tunnel;
+  t.is(
+    renderFlood([noVni]).groups.map(describeGroup)[0],
+    `group_id=${floodGroupId(100)},type=all,bucket=actions=output:1,bucket=actions=output:2`,
+  );
 });
 
 test('no uplink yet: the flood group reaches the local ports only', (t) => {

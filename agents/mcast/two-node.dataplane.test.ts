@@ -5,15 +5,19 @@
  * broadcast, replicated by the mcast daemon's flood group to the uplink and
  * by the leaf to the other node; after that traffic follows the pod-subnet
  * route to the uplink. Policy is enforced on each side.
+ *
+ * No settle call anywhere: the agents and daemons get their files as
+ * production writes them, and every check probes until it holds or a
+ * deadline passes, so nothing here can do work production would not do.
  */
 import test from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { Cleanup, PodAgent, inNetns } from '../opflex/testkit/netns.ts';
-import type { TestNode, TestPod } from '../opflex/testkit/node.ts';
-import { type TwoNodes, startTwoNodes } from '../opflex/testkit/two-nodes.ts';
+import { Cleanup, PodAgent, inNetns } from '../../e2e/support/opflex/netns.ts';
+import type { TestNode, TestPod } from '../../e2e/support/opflex/node.ts';
+import { type TwoNodes, startTwoNodes } from '../../e2e/support/opflex/two-nodes.ts';
 
 const Prefix = '10.133';
 const Tag = `tn${process.pid % 1000}`;
@@ -44,7 +48,6 @@ test.before(async () => {
     cleanup.add(() => agent.stop());
     pods[s.key] = { pod, agent, node: fabric.nodes[s.node] };
   }
-  await fabric.settle();
 });
 
 test.after.always(() => cleanup.run());
@@ -54,6 +57,18 @@ const get = (key: string): { pod: TestPod; agent: PodAgent; node: TestNode } => 
   if (!p) throw new Error(`no pod ${key}`);
   return p;
 };
+
+const Deadline = 20_000;
+
+/** Repeats `probe` until it answers `want` or the deadline passes; returns the last answer. */
+async function eventually<T>(probe: () => Promise<T>, want: T, deadlineMs = Deadline): Promise<T> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const got = await probe();
+    if (JSON.stringify(got) === JSON.stringify(want) || Date.now() > until) return got;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
 
 async function neighbors(key: string): Promise<string> {
   return inNetns(get(key).pod.netns, 'ip', ['neigh', 'show', 'dev', 'eth0']);
@@ -66,7 +81,13 @@ test.serial(
     const a2 = get('a2');
     await inNetns(a1.pod.netns, 'ip', ['neigh', 'flush', 'dev', 'eth0']);
     await inNetns(a2.pod.netns, 'ip', ['neigh', 'flush', 'dev', 'eth0']);
-    t.deepEqual(await a1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'tcp' }], 3000), [true]);
+    t.deepEqual(
+      await eventually(
+        () => a1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'tcp' }], 3000),
+        [true],
+      ),
+      [true],
+    );
     // a2 learned a1 from a1's broadcast request: the request itself crossed the fabric.
     t.regex(
       await neighbors('a2'),
@@ -84,22 +105,30 @@ test.serial('pods on different nodes reach each other over TCP and UDP both ways
   const a2 = get('a2');
   const b1 = get('b1');
   t.deepEqual(
-    await a1.agent.probe(
-      [
-        { ip: a2.pod.ip, port: 80, proto: 'tcp' },
-        { ip: a2.pod.ip, port: 80, proto: 'udp' },
-      ],
-      3000,
+    await eventually(
+      () =>
+        a1.agent.probe(
+          [
+            { ip: a2.pod.ip, port: 80, proto: 'tcp' },
+            { ip: a2.pod.ip, port: 80, proto: 'udp' },
+          ],
+          3000,
+        ),
+      [true, true],
     ),
     [true, true],
   );
   t.deepEqual(
-    await a2.agent.probe(
-      [
-        { ip: a1.pod.ip, port: 80, proto: 'tcp' },
-        { ip: b1.pod.ip, port: 80, proto: 'udp' },
-      ],
-      3000,
+    await eventually(
+      () =>
+        a2.agent.probe(
+          [
+            { ip: a1.pod.ip, port: 80, proto: 'tcp' },
+            { ip: b1.pod.ip, port: 80, proto: 'udp' },
+          ],
+          3000,
+        ),
+      [true, true],
     ),
     [true, true],
   );
@@ -143,25 +172,37 @@ test.serial(
     });
     b1.pod.securityGroups = ['b1-tcp-only'];
     await b1.node.writeEndpoint(b1.pod);
-    await fabric.settle();
     for (const n of fabric.nodes) await n.flushConntrack();
     t.deepEqual(
-      await a1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'tcp' }], 1500),
+      await eventually(
+        () => a1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'tcp' }], 1500),
+        [false],
+      ),
       [false],
       'a1 -> a2 denied by a2 ingress',
     );
     t.deepEqual(
-      await b1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'tcp' }], 3000),
+      await eventually(
+        () => b1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'udp' }], 1500),
+        [false],
+      ),
+      [false],
+      'b1 -> a2 udp denied by b1 egress',
+    );
+    // Both policies are in force now; the allowed pairs must still pass.
+    t.deepEqual(
+      await eventually(
+        () => b1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'tcp' }], 3000),
+        [true],
+      ),
       [true],
       'b1 -> a2 allowed',
     );
     t.deepEqual(
-      await b1.agent.probe([{ ip: a2.pod.ip, port: 80, proto: 'udp' }], 1500),
-      [false],
-      'b1 -> a2 udp denied by b1 egress',
-    );
-    t.deepEqual(
-      await a2.agent.probe([{ ip: a1.pod.ip, port: 80, proto: 'tcp' }], 3000),
+      await eventually(
+        () => a2.agent.probe([{ ip: a1.pod.ip, port: 80, proto: 'tcp' }], 3000),
+        [true],
+      ),
       [true],
       'a2 -> a1 unaffected',
     );

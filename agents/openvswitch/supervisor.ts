@@ -14,6 +14,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
+import { backoffDelay } from '../../lib/kube/backoff.ts';
 import { OvsdbClient, ovsScalar } from './ovsdb.ts';
 import {
   type BridgeSpec,
@@ -261,10 +262,10 @@ export class OvsSupervisor {
       // A daemon that ran for a while earns a fresh backoff.
       if (Date.now() - d.startedAt > 10_000) d.failures = 0;
       d.failures++;
-      const delay = Math.min(
-        (this.opts.backoffInitialMs ?? 200) * 2 ** (d.failures - 1),
-        this.opts.backoffMaxMs ?? 10_000,
-      );
+      const delay = backoffDelay(d.failures - 1, {
+        initialMs: this.opts.backoffInitialMs ?? 200,
+        maxMs: this.opts.backoffMaxMs ?? 10_000,
+      });
       this.log.warn(
         { daemon: name, code, signal, restartInMs: delay },
         'Daemon exited, restarting',

@@ -3,7 +3,7 @@
  * (x/y/z × a/b/c, TCP+UDP on 80 and 81) as network namespaces on one OVS
  * node; each case is compiled by lib/policy, written as contract files,
  * rendered by the agent, and probed pair by pair. The expected truth table
- * comes from the independent reference model in testkit/netpol-model.ts.
+ * comes from the independent reference model in e2e/support/opflex/netpol-model.ts.
  */
 import test from 'ava';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -13,7 +13,14 @@ import pino from 'pino';
 import { compileNetworkPolicies } from '../../lib/policy/network-policy.ts';
 import { folders } from './agent.ts';
 import { appendFile } from 'node:fs/promises';
-import { Cleanup, PodAgent, type ProbeSpec, inNetns, macFor, run } from './testkit/netns.ts';
+import {
+  Cleanup,
+  PodAgent,
+  type ProbeSpec,
+  inNetns,
+  macFor,
+  run,
+} from '../../e2e/support/opflex/netns.ts';
 import { vswitchdCtlPath } from '../openvswitch/supervisor.ts';
 import {
   NetpolCases,
@@ -25,8 +32,8 @@ import {
   referenceAllowed,
   Namespaces,
   type ModelPod,
-} from './testkit/netpol-model.ts';
-import { TestNode, type TestPod } from './testkit/node.ts';
+} from '../../e2e/support/opflex/netpol-model.ts';
+import { TestNode, type TestPod } from '../../e2e/support/opflex/node.ts';
 
 const Prefix = '10.131';
 const Tag = `np${process.pid % 1000}`;

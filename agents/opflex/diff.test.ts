@@ -1,7 +1,15 @@
 import test from 'ava';
-import { desiredState, flowCookie, planBundle, type InstalledState } from './diff.ts';
+import {
+  CookieMemo,
+  type InstalledState,
+  desiredState,
+  flowCookie,
+  planBundle,
+  planDelta,
+} from './diff.ts';
+import { IncrementalRenderer } from './render-incremental.ts';
 import { renderPipeline } from './render.ts';
-import { WebService, defaultModel } from './testkit/fixtures.ts';
+import { PodA, WebService, defaultModel } from '../../e2e/support/opflex/fixtures.ts';
 
 const rendered = renderPipeline(defaultModel({ services: [WebService] }));
 const desired = desiredState('opflex', rendered.flows, rendered.groups);
@@ -70,4 +78,38 @@ test('cookies carry owner and feature in the top 16 bits', (t) => {
   });
   t.is(c >> 56n, 0x0bn);
   t.is((c >> 48n) & 0xffn, 0x0fn);
+});
+
+test('the cookie memo of a render loop gives what desiredState gives, render after render', (t) => {
+  const memo = new CookieMemo('opflex');
+  const sameAs = (flows: typeof rendered.flows, groups: typeof rendered.groups) =>
+    t.deepEqual(memo.desired(flows, groups), desiredState('opflex', flows, groups));
+  sameAs(rendered.flows, rendered.groups);
+  sameAs(rendered.flows, rendered.groups);
+  // A changed action, a flow moved to another feature, a flow gone: each is a new cookie or none.
+  const [first, second, ...rest] = rendered.flows;
+  if (!first || !second) throw new Error('no flows');
+  sameAs([{ ...first, actions: 'drop' }, second, ...rest], rendered.groups);
+  sameAs([first, { ...second, feature: 'Canary' }, ...rest], []);
+  sameAs(rest, rendered.groups);
+  sameAs(rendered.flows, rendered.groups);
+});
+
+test('a delta plans the same bundle as the full diff of the switch that holds the previous generation', (t) => {
+  const r = new IncrementalRenderer('opflex');
+  const before = r.render(defaultModel({ services: [WebService] }));
+  const installed = installedAs({
+    flows: new Map(before.state.flows),
+    groups: new Map(before.state.groups),
+  });
+  // One pod more, one service gone: flow adds, flow deletes and a group delete.
+  const pod = { ...PodA, uuid: 'c', ofport: 3, mac: '0a:58:0a:00:00:03', ipv4: ['10.1.0.13'] };
+  const after = r.render(defaultModel({ endpoints: [...defaultModel().endpoints, pod] }));
+  if (!after.delta) throw new Error('no delta');
+  const fromDelta = planDelta(after.delta, installed);
+  const full = planBundle(after.state, installed);
+  t.deepEqual([...fromDelta.lines].sort(), [...full.lines].sort());
+  t.true(fromDelta.flowAdds > 0 && fromDelta.flowDeletes > 0 && fromDelta.groupDeletes === 1);
+  // A delta that repeats what the switch has sends nothing for it.
+  t.deepEqual(planDelta(after.delta, installedAs(after.state)).lines, []);
 });

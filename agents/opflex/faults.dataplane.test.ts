@@ -11,8 +11,8 @@ import path from 'node:path';
 import pino from 'pino';
 import { dumpCookies } from '../openvswitch/ofctl.ts';
 import { OwnerMask, ownerCookie } from './diff.ts';
-import { Cleanup, PodAgent, macFor } from './testkit/netns.ts';
-import { TestNode, type TestPod } from './testkit/node.ts';
+import { Cleanup, PodAgent, macFor } from '../../e2e/support/opflex/netns.ts';
+import { TestNode, type TestPod } from '../../e2e/support/opflex/node.ts';
 
 const Prefix = '10.134';
 const Tag = `ft${process.pid % 1000}`;

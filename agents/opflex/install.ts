@@ -14,8 +14,10 @@ import {
   type DesiredState,
   type InstalledState,
   OwnerMask,
+  type VersionedDesired,
   ownerCookie,
   planBundle,
+  planDelta,
 } from './diff.ts';
 import type { CookieOwner } from './pipeline.ts';
 
@@ -26,6 +28,8 @@ export interface InstallResult extends Omit<BundlePlan, 'lines'> {
 
 export class Installer {
   private cache?: InstalledState;
+  /** The renderer generation the cache holds, when the last apply was given one. */
+  private cachedGeneration?: number;
 
   constructor(
     private readonly target: OfTarget,
@@ -39,18 +43,37 @@ export class Installer {
     this.cache = undefined;
   }
 
-  async apply(desired: DesiredState): Promise<InstallResult> {
+  /**
+   * A VersionedDesired whose delta starts at the generation the cache holds
+   * is planned from the delta alone (and the cache updated in place);
+   * anything else from the full state.
+   */
+  async apply(input: DesiredState | VersionedDesired): Promise<InstallResult> {
     const started = performance.now();
+    const versioned = 'state' in input ? input : undefined;
+    const desired = versioned?.state ?? (input as DesiredState);
     const resynced = this.cache === undefined;
     const installed = this.cache ?? (await this.readInstalled());
-    const plan = planBundle(desired, installed);
+    const delta =
+      versioned?.delta !== undefined &&
+      this.cache !== undefined &&
+      this.cachedGeneration === versioned.delta.from
+        ? versioned.delta
+        : undefined;
+    const plan = delta ? planDelta(delta, installed) : planBundle(desired, installed);
     try {
       await bundle(this.target, plan.lines);
     } catch (err) {
       this.cache = undefined;
       throw err;
     }
-    this.cache = { cookies: new Set(desired.flows.keys()), groups: new Map(desired.groups) };
+    if (delta) {
+      for (const c of delta.flowDeletes) installed.cookies.delete(c);
+      for (const c of delta.flowAdds.keys()) installed.cookies.add(c);
+      for (const id of delta.groupDeletes) installed.groups.delete(id);
+      for (const [id, text] of delta.groupWrites) installed.groups.set(id, text);
+    } else this.cache = { cookies: new Set(desired.flows.keys()), groups: new Map(desired.groups) };
+    this.cachedGeneration = versioned?.generation;
     const { lines: _lines, ...counts } = plan;
     const result = { ...counts, resynced, ms: Math.round(performance.now() - started) };
     if (plan.lines.length > 0)

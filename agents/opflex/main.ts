@@ -1,5 +1,6 @@
 /**
- * opflex-agent entry point: `tsx agents/opflex/main.ts --config agent.json`
+ * opflex-agent entry point: `tsx agents/opflex/main.ts --config agent.json [--health-port N]`
+ * (/healthz and /readyz on 127.0.0.1, see probes.ts)
  *
  * agent.json (validated by AgentFileConfig, written by the host agent,
  * agents/host/node-agents.ts):
@@ -8,7 +9,10 @@
  *     "gateway": { "ip": "10.2.0.1", "mac": "00:22:bd:f8:19:ff", "port": "aci-gw0" },
  *     "podSubnets": [{ "cidr": "10.2.0.0/16", "gateway": "10.2.0.1" }],
  *     "uplink": { "port": "eth1", "encap": "vlan" },
- *     "bridgeDomainVlans": { "aci-containers-kube-pod-bd": 3021 }, "nodeIPs": ["192.168.1.11"] }
+ *     "bridgeDomainVlans": { "aci-containers-kube-pod-bd": 3021 }, "nodeIPs": ["192.168.1.11"],
+ *     "opflex": { "peers": [{ "host": "10.0.0.30", "port": 8009 }], "domain": "<VMM domain>",
+ *                 "tls": { "mode": "verify", "caFile": "/usr/local/etc/opflex-agent-ovs/leaf-ca/ca.crt" } } }
+ * (`opflex`: the OpFlex session with the leaf, agents/opflex/opflex/config.ts; without it no contracts.)
  *
  * Until the file exists (and is valid) the agent waits; a rewrite restarts
  * the agent in process (run.ts).
@@ -17,14 +21,17 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { startAgentFromFile } from './run.ts';
 
-const { values } = parseArgs({ options: { config: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { config: { type: 'string' }, 'health-port': { type: 'string' } },
+});
 if (!values.config) {
-  process.stderr.write('usage: main.ts --config agent.json\n');
+  process.stderr.write('usage: main.ts --config agent.json [--health-port N]\n');
   process.exit(2);
 }
 const running = await startAgentFromFile({
   file: values.config,
   log: pino({ level: process.env.LOG_LEVEL ?? 'info' }),
+  ...(values['health-port'] !== undefined ? { healthPort: Number(values['health-port']) } : {}),
 });
 const shutdown = (): void => {
   void running.stop().then(() => process.exit(0));

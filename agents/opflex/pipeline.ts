@@ -37,6 +37,10 @@ export const Stages = [
     'IngressSecurity',
     'Security group ingress rules of the destination pod, then its default deny.',
   ],
+  [
+    'Contract',
+    'ACI contracts between the source and destination EPGs (class ids from the resolved OpFlex policy).',
+  ],
   ['Commit', 'Commit new connections to conntrack; SNAT hairpin service traffic.'],
   ['Output', 'Send the packet to the chosen port (tagging fabric traffic with its bridge domain).'],
 ] as const;
@@ -45,9 +49,9 @@ export type Stage = (typeof Stages)[number][0];
 /** Declaration order is table order; the id is the index. */
 const tableList = [
   ['Classifier', 'Classifier', 'in_port -> packet source and bridge domain registers'],
-  ['SpoofGuard', 'Validation', 'allowed (in_port, MAC, IP) of each pod'],
-  ['ARPResponder', 'Arp', 'ARP replies for the gateway IP and local pod IPs'],
-  ['ARPForwarding', 'Arp', 'unicast ARP to local MACs or remote subnets; broadcast to Flood'],
+  ['SpoofGuard', 'Validation', 'allowed (in_port, MAC, IP) of each pod; ND target checks'],
+  ['ARPResponder', 'Arp', 'ARP replies and neighbour advertisements for gateway and pod IPs'],
+  ['ARPForwarding', 'Arp', 'unicast ARP/NA to local MACs or remote subnets; broadcast to Flood'],
   ['Flood', 'Arp', 'BUM replication per bridge domain (owned by the mcast daemon)'],
   ['UnSNAT', 'Conntrack', 'reverse the hairpin SNAT of replies sent to the hairpin IP'],
   ['ConntrackZone', 'Conntrack', 'ct(zone, nat): track and un-DNAT'],
@@ -61,6 +65,17 @@ const tableList = [
   ['L3Forwarding', 'Routing', 'destination IP -> output port register, MAC rewrite'],
   ['IngressRule', 'IngressSecurity', 'security group ingress rules (conjunctions)'],
   ['IngressDefault', 'IngressSecurity', 'default deny of ingress-isolated pods'],
+  [
+    'ContractSource',
+    'Contract',
+    'source EPG class id: in_port of a local pod, fabric VLAN or address',
+  ],
+  [
+    'ContractDestination',
+    'Contract',
+    'destination EPG class id: output port of a local pod, or a remote address',
+  ],
+  ['ContractPolicy', 'Contract', 'source class x destination class x classifier -> allow / drop'],
   ['ConntrackCommit', 'Commit', 'commit new connections; hairpin SNAT'],
   ['Output', 'Output', 'output port register -> output (VLAN push toward fabric links)'],
 ] as const satisfies readonly (readonly [string, Stage, string])[];
@@ -105,6 +120,7 @@ export const Feature = {
   Service: 0x07,
   Fabric: 0x08,
   Flood: 0x09,
+  Contract: 0x0a,
   Canary: 0x0f,
 } as const;
 export type Feature = keyof typeof Feature;

@@ -10,7 +10,7 @@ import { classifierFlows } from './stages/classifier.ts';
 import { forwardingFlows } from './stages/forwarding.ts';
 import { securityGroupFlows } from './stages/securitygroup.ts';
 import { serviceFlowsAndGroups } from './stages/service.ts';
-import { PodA, WebService, defaultModel, withGroups } from './testkit/fixtures.ts';
+import { PodA, WebService, defaultModel, withGroups } from '../../e2e/support/opflex/fixtures.ts';
 
 const lines = (flows: Flow[], filter?: (line: string) => boolean): string[] =>
   flows
@@ -120,15 +120,15 @@ test('security group: a rule with remotes and ports becomes one 3-clause conjunc
   t.deepEqual(
     lines(flows, (l) => l.includes('IngressRule') || l.includes('IngressDefault')),
     [
-      `table=IngressDefault, priority=0 actions=goto_table:ConntrackCommit`,
+      `table=IngressDefault, priority=0 actions=goto_table:ContractSource`,
       `table=IngressDefault, priority=200,ip,reg1=0x1 actions=drop`,
       `table=IngressRule, priority=0 actions=goto_table:IngressDefault`,
-      `table=IngressRule, priority=200,conj_id=${conj},ip actions=goto_table:ConntrackCommit`,
+      `table=IngressRule, priority=200,conj_id=${conj},ip actions=goto_table:ContractSource`,
       `table=IngressRule, priority=200,ip,nw_src=10.0.0.0 actions=conjunction(${conj},2/3)`,
       `table=IngressRule, priority=200,ip,nw_src=10.0.0.2/31 actions=conjunction(${conj},2/3)`,
       `table=IngressRule, priority=200,ip,reg1=0x1 actions=conjunction(${conj},1/3)`,
       `table=IngressRule, priority=200,tcp,tp_dst=0x50/0xfffe actions=conjunction(${conj},3/3)`,
-      'table=IngressRule, priority=210,ct_state=-new+trk,ip actions=goto_table:ConntrackCommit',
+      'table=IngressRule, priority=210,ct_state=-new+trk,ip actions=goto_table:ContractSource',
       'table=IngressRule, priority=210,ip,reg0=0x2/0xf actions=goto_table:ConntrackCommit',
     ],
   );

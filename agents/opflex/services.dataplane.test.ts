@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import type { ServiceFile } from './files.ts';
-import { Cleanup, PodAgent, macFor } from './testkit/netns.ts';
-import { TestNode } from './testkit/node.ts';
+import { Cleanup, PodAgent, macFor } from '../../e2e/support/opflex/netns.ts';
+import { TestNode } from '../../e2e/support/opflex/node.ts';
 
 const Prefix = '10.132';
 const Tag = `sv${process.pid % 1000}`;

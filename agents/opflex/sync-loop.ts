@@ -3,7 +3,8 @@
  *
  * Level-based: every trigger (a file changed, a port got its ofport,
  * ovs-vswitchd restarted, a retry) only asks for a sync; a sync renders the
- * whole current state and lets the installer apply the diff. Syncs are
+ * current state (the opflex agent's renderer redoes only what changed) and
+ * lets the installer apply the diff. Syncs are
  * serialized and coalesced, so a burst of writes costs one render; a failed
  * sync retries with backoff. A canary flow detects an ovs-vswitchd restart
  * (flows and groups gone): then the cache is dropped and everything is
@@ -17,7 +18,7 @@ import type { Logger } from 'pino';
 import { type OfTarget, dumpCookies } from '../openvswitch/ofctl.ts';
 import { OvsdbClient, type TableUpdates } from '../openvswitch/ovsdb.ts';
 import { interfaceFromRow } from '../openvswitch/vswitch.ts';
-import { desiredState, flowCookie } from './diff.ts';
+import { CookieMemo, type VersionedDesired, flowCookie } from './diff.ts';
 import { type InstallResult, Installer } from './install.ts';
 import type { CookieOwner, Flow, Group } from './pipeline.ts';
 
@@ -25,8 +26,12 @@ export interface SyncLoopOptions {
   target: OfTarget;
   owner: CookieOwner;
   ownsGroup: (id: number) => boolean;
-  /** Must include `canary`. */
-  render: () => { flows: Flow[]; groups: Group[] };
+  /**
+   * Must include `canary`. Either the whole flow set (cookies are memoized
+   * here) or a renderer's versioned desired state, whose delta lets the
+   * installer plan from the change alone (render-incremental.ts).
+   */
+  render: () => { flows: Flow[]; groups: Group[] } | VersionedDesired;
   canary: Flow;
   log: Logger;
   probeIntervalMs?: number;
@@ -61,6 +66,7 @@ export async function purgeDatapathFlows(t: OfTarget, timeoutMs = 5000): Promise
 
 export class SyncLoop extends EventEmitter {
   private readonly installer: Installer;
+  private readonly cookies: CookieMemo;
   private stopped = false;
   private syncing?: Promise<void>;
   private syncAgain = false;
@@ -72,6 +78,7 @@ export class SyncLoop extends EventEmitter {
   constructor(private readonly opts: SyncLoopOptions) {
     super();
     this.installer = new Installer(opts.target, opts.owner, opts.ownsGroup, opts.log);
+    this.cookies = new CookieMemo(opts.owner);
   }
 
   start(): void {
@@ -110,6 +117,11 @@ export class SyncLoop extends EventEmitter {
     await purgeDatapathFlows(this.opts.target).catch(() => undefined);
   }
 
+  /** Resolves once no sync is running or queued; requests none (work production would not do). */
+  async idle(): Promise<void> {
+    while (this.syncing) await this.syncing;
+  }
+
   private async runSyncs(reason: string): Promise<void> {
     do {
       this.syncAgain = false;
@@ -119,9 +131,11 @@ export class SyncLoop extends EventEmitter {
   }
 
   private async syncOnce(reason: string): Promise<void> {
-    const { flows, groups } = this.opts.render();
+    const rendered = this.opts.render();
     try {
-      this.lastResult = await this.installer.apply(desiredState(this.opts.owner, flows, groups));
+      this.lastResult = await this.installer.apply(
+        'state' in rendered ? rendered : this.cookies.desired(rendered.flows, rendered.groups),
+      );
       const r = this.lastResult;
       if (r.flowAdds + r.flowDeletes + r.groupWrites + r.groupDeletes > 0)
         await purgeDatapathFlows(this.opts.target).catch((err: unknown) =>

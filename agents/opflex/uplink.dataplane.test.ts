@@ -16,9 +16,9 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { AciRouterMac, writeNodeAgentFiles } from '../host/node-agents.ts';
-import { Cleanup, PodAgent, inNetns, run } from './testkit/netns.ts';
-import type { TestNode, TestPod } from './testkit/node.ts';
-import { type TwoNodes, startTwoNodes } from './testkit/two-nodes.ts';
+import { Cleanup, PodAgent, inNetns, run } from '../../e2e/support/opflex/netns.ts';
+import type { TestNode, TestPod } from '../../e2e/support/opflex/node.ts';
+import { type TwoNodes, startTwoNodes } from '../../e2e/support/opflex/two-nodes.ts';
 
 const Prefix = '10.141';
 const OtherPrefix = '10.142';

@@ -62,6 +62,11 @@ export class FolderWatcher<S extends z.ZodType> {
     return out;
   }
 
+  /** Resolves once no scan is running; starts none. */
+  async idle(): Promise<void> {
+    while (this.scanning) await this.scanning;
+  }
+
   /** Rescans; resolves true if any valid file appeared, changed or went away. Coalesces concurrent calls. */
   scan(): Promise<boolean> {
     if (this.scanning) {

@@ -56,6 +56,7 @@
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { results, type Mark } from '../report.ts';
 import ipaddr from 'ipaddr.js';
 import { sleep, stopByState } from '../../e2e/cluster/cluster.ts';
 import type { Cluster } from '../../e2e/cluster/cluster.ts';
@@ -442,10 +443,16 @@ const ratio = (a: number, b: number): string =>
   Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : '-';
 const podsPerSecond = (r: PhaseResult): number => r.ready / (r.elapsedMs / 1000);
 
-function report(results: readonly PhaseResult[], nodes: number, n: number, smoke: boolean): void {
+function report(
+  phases: readonly PhaseResult[],
+  nodes: number,
+  n: number,
+  smoke: boolean,
+  since: Mark,
+): void {
   console.log(`\nnodes: ${nodes} real nodes, ${n} pods per phase${smoke ? ' (smoke)' : ''}`);
-  const width = Math.max(...results.map((r) => cniLabel[r.cni].length)) + 2;
-  for (const r of results) {
+  const width = Math.max(...phases.map((r) => cniLabel[r.cni].length)) + 2;
+  for (const r of phases) {
     const ready =
       r.ready === r.pods
         ? `apply->all Ready ${(r.elapsedMs / 1000).toFixed(1)} s`
@@ -467,8 +474,8 @@ function report(results: readonly PhaseResult[], nodes: number, n: number, smoke
     for (const pod of r.notReady) console.log(`    not Ready: ${pod}`);
     for (const pod of r.wrongCni) console.log(`    wrong CNI: ${pod}`);
   }
-  const ref = results.find((r) => r.cni === 'reference');
-  const ours = results.find((r) => r.cni === 'ours');
+  const ref = phases.find((r) => r.cni === 'reference');
+  const ours = phases.find((r) => r.cni === 'ours');
   if (!ref || !ours) return;
   console.log(
     `  ratio ours/reference: pods/s ${ratio(podsPerSecond(ours), podsPerSecond(ref))}, ` +
@@ -478,6 +485,33 @@ function report(results: readonly PhaseResult[], nodes: number, n: number, smoke
       `p99 ${ratio(percentile(ours.preShimMs, 99), percentile(ref.preShimMs, 99))}`,
   );
   console.log('  (pods/s: higher is faster; latencies: higher is slower)');
+  const counts = (r: PhaseResult) => ({
+    total: r.pods,
+    failed: r.notReady.length + r.wrongCni.length + r.sandboxFailed,
+    timedOut: r.sandboxMissing,
+  });
+  results.row({
+    job: `${nodes} real nodes, ${n} pods, apply → all Ready`,
+    unit: 'pods/s',
+    ours: podsPerSecond(ours),
+    baseline: podsPerSecond(ref),
+    baselineName: cniLabel.reference,
+    better: 'higher',
+    samples: counts(ours),
+    baselineSamples: counts(ref),
+    since,
+  });
+  for (const p of [50, 99])
+    results.row({
+      job: `${nodes} real nodes, RunPodSandbox (CNI ADD) p${p}`,
+      unit: 'ms',
+      ours: percentile(ours.sandboxMs, p),
+      baseline: percentile(ref.sandboxMs, p),
+      baselineName: cniLabel.reference,
+      samples: counts(ours),
+      baselineSamples: counts(ref),
+      since,
+    });
 }
 
 export async function run({ smoke }: { smoke: boolean }): Promise<void> {
@@ -491,16 +525,17 @@ export async function run({ smoke }: { smoke: boolean }): Promise<void> {
     env = await startRealEnvironment({ dir: clusterDir, log });
     log('environment up: operator, AciFabric Ready, CoreDNS');
     await env.kubectl(['create', 'namespace', namespace]);
-    const results: PhaseResult[] = [];
+    const phases: PhaseResult[] = [];
+    const since = results.mark();
     await env.cluster.useReferenceCni();
     log('reference CNI (05-reference.conflist) on every node');
-    results.push(await phase(env, 'reference', n, deadlineMs));
+    phases.push(await phase(env, 'reference', n, deadlineMs));
     log('reference phase done');
     await env.cluster.removeReferenceCni();
     log('reference CNI removed: the operator-installed conflist answers');
-    results.push(await phase(env, 'ours', n, deadlineMs));
+    phases.push(await phase(env, 'ours', n, deadlineMs));
     log('aci-containers phase done');
-    report(results, env.cluster.realNodes.length, n, smoke);
+    report(phases, env.cluster.realNodes.length, n, smoke, since);
   } catch (error) {
     if (env) console.log(await env.cluster.logTails(30));
     throw error;

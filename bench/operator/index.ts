@@ -19,6 +19,7 @@ import { KubeClient } from '../../lib/kube/client.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
 import { renderFabric } from '../../operator/render/index.ts';
 import { ControllerName, HostAgentName, OpenvswitchName } from '../../operator/render/names.ts';
+import { results } from '../report.ts';
 
 interface Fabric extends KubeObject {
   spec: AciFabricSpecInput;
@@ -115,12 +116,19 @@ async function withOperator(cluster: Cluster, client: KubeClient, namespace: str
       path.join(repoRoot, 'operator', 'main.ts'),
       `--kubeconfig=${cluster.kubeconfig}`,
       '--no-leader-elect',
+      // The operator manages the one namespace it is installed for (its Role lives there).
+      `--fabric-namespace=${namespace}`,
       `--health-port=${port}`,
       '--log-level=warn',
       '--cleanup-timeout=5',
     ],
-    { stdio: 'ignore' },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  // The operator's warnings and errors, kept for the message of a failed sample.
+  let output = '';
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   await eventually(
     async () => (await scrape(port)).length > 0,
     'the operator metrics endpoint',
@@ -130,19 +138,25 @@ async function withOperator(cluster: Cluster, client: KubeClient, namespace: str
   const fabric = await sample(namespace);
   const started = performance.now();
   await client.apply(fabric, { fieldManager: 'bench' });
+  let last: Fabric | undefined;
   await eventually(
     async () => {
-      const current = await client.read<Fabric>({
+      last = await client.read<Fabric>({
         apiVersion: 'aci.cni.dev/v1alpha1',
         kind: 'AciFabric',
         name: 'bench',
       });
-      return current?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      return last?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     },
     'the AciFabric to be Ready',
     600_000,
     100,
-  );
+  ).catch((error: unknown) => {
+    // A failed sample says why: the fabric's own conditions are the operator's account of it.
+    throw new Error(
+      `${(error as Error).message}; last status: ${JSON.stringify(last?.status?.conditions ?? 'none')}; operator output: ${output}`,
+    );
+  });
   const elapsed = performance.now() - started;
   const metrics = await scrape(port);
   const requests = metric(metrics, 'aci_operator_api_requests_total');
@@ -171,22 +185,30 @@ export async function run({ smoke }: { smoke: boolean }): Promise<void> {
   const client = KubeClient.fromFile(cluster.kubeconfig);
   try {
     await ensureCrds(client);
-    const rows: string[] = [];
     for (const size of sizes) {
       const missing = size - cluster.nodes.length;
       if (missing > 0) {
         await cluster.addNodes(missing);
         await cluster.waitForNodesReady(600_000);
       }
+      const since = results.mark();
       const base = await baseline(cluster, client, `bench-baseline-${size}`);
       await sleep(500);
       const op = await withOperator(cluster, client, `bench-operator-${size}`);
-      const ratio = op.elapsed / base;
-      rows.push(
-        `nodes=${size}  apply→Ready: operator ${(op.elapsed / 1000).toFixed(2)}s, baseline kubectl apply+rollout ${(base / 1000).toFixed(2)}s, ratio ${ratio.toFixed(2)}x` +
-          `  | operator peak RSS ${(op.rss / 2 ** 20).toFixed(0)} MiB, API requests ${op.requests} over ${op.reconciles} reconciles (${(op.requests / Math.max(1, op.reconciles)).toFixed(1)}/reconcile)`,
-      );
-      console.log(rows.at(-1));
+      results.row({
+        job: `operator, ${size} kwok nodes, apply → Ready`,
+        unit: 'ms',
+        ours: op.elapsed,
+        baseline: base,
+        baselineName: 'kubectl apply --server-side + rollout status',
+        ...(size >= 500 ? { target: 1.05 } : {}),
+        since,
+        detail: {
+          operatorPeakRssMiB: Math.round(op.rss / 2 ** 20),
+          apiRequests: op.requests,
+          reconciles: op.reconciles,
+        },
+      });
     }
   } finally {
     client.close();

@@ -43,7 +43,7 @@ export interface AciFabric {
        */
       credentials: {
         /**
-         * Secret with key `username` and either `password` (method Password) or `privateKey` (method Certificate, PEM).
+         * Secret with key `username` and either `password` (method Password) or `privateKey` (method Certificate, PEM); `user.key` is read when `privateKey` is absent, so the Secret acc-provision made works as it is.
          */
         secretRef: {
           /**
@@ -59,6 +59,10 @@ export interface AciFabric {
          * Name of the X.509 certificate registered on the APIC user (aaaUserCert), for method Certificate.
          */
         certificateName?: string;
+        /**
+         * APIC user name when the Secret has no `username` key (acc-provision's Secret holds only user.key and user.crt).
+         */
+        username?: string;
       };
       /**
        * Secret with key `ca.crt`: CA bundle to verify the APIC certificate. Defaults to the system CAs.
@@ -152,9 +156,13 @@ export interface AciFabric {
           end: string;
         };
         /**
-         * Multicast address the VMM domain uses on the fabric.
+         * Multicast address the VMM domain uses on the fabric (vmmDomP mcastAddr). Default 225.1.2.3, acc-provision's.
          */
         multicastFabricAddress?: string;
+        /**
+         * Address of this cluster's Kubernetes API server, recorded on the VMM controller (vmmCtrlrP hostOrIp) when the controller provisions the fabric (acc-provision's kube_config.controller).
+         */
+        controllerAddress?: string;
         /**
          * VLAN pool for vlan encapsulation.
          */
@@ -186,6 +194,87 @@ export interface AciFabric {
        * Use the pre-5.0 object names (kube-default, kube-system, kube-nodes) instead of aci-containers-<systemId>-*.
        */
       legacyNaming?: boolean;
+      /**
+       * What the controller creates beyond its own dynamic objects and tenant skeleton, as acc-provision did: Fabric (VLAN and multicast pools, VMM and physical domains, the AEP's domain relations and infra VLAN, opflex settings, plus everything of Tenant), Tenant (EPG contracts and filters for DNS, API server, health checks and ICMP, custom EPGs, the node BD's L3Out relation, the L3Out allow contract in the VRF tenant), or None (the fabric team provisions them). Objects the cluster does not own are never changed. Default None.
+       */
+      provision?: "Fabric" | "Tenant" | "None";
+      /**
+       * Take over objects annotated orchestrator:aci-containers-controller (made by acc-provision and the original controller) where this cluster desires them, instead of leaving them as foreign. Preview with the migrate command's adopt --dry-run first.
+       */
+      adoptExisting?: boolean;
+      /**
+       * Extra EPGs for pods (EndpointGroupMapping targets), created with the pod BD, the VMM domain and the default EPG contracts when provision is Tenant or Fabric.
+       *
+       * @maxItems 64
+       *
+       * Items: An extra EPG in the cluster application profile (acc-provision custom_epgs).
+       */
+      customEndpointGroups?: string[];
+      /**
+       * The nodes' OpFlex session with the leaf (acc-provision's opflex-agent settings): each node's opflex agent declares its pods to the leaf and resolves their EPGs' policy, so ACI contracts between EPGs hold on the node. Without it the nodes enforce no ACI contracts (only NetworkPolicy); the fabric still may.
+       */
+      opflex?: {
+        /**
+         * Where the agents open their OpFlex session; the leaf names its failover peers.
+         */
+        peer?: {
+          /**
+           * The leaf's OpFlex proxy (anycast) address, reached from every node. Default 10.0.0.30, ACI's in the default TEP pool (the original's opflex-peer-ip).
+           */
+          host?: string;
+          /**
+           * OpFlex port of the leaf. Default 8009.
+           */
+          port?: number;
+        };
+        /**
+         * OpFlex policy domain (the PlatformConfig the agents resolve first). Default: the VMM domain's, comp/prov-Kubernetes/ctrlr-[<vmmDomain>]-<systemId>/sw-InsiemeLSOid, as the original host agent writes it.
+         */
+        domain?: string;
+        /**
+         * TLS of the OpFlex session.
+         */
+        tls: {
+          /**
+           * Verify (the default): TLS, the leaf's certificate checked against the CA bundle. InsecureEncryptedUnverified: TLS without any check (the original agent's `encrypted` mode; anyone on the infra VLAN can pose as the leaf). InsecurePlaintext: no TLS. Either insecure mode is logged by every agent at start.
+           */
+          mode?: "Verify" | "InsecureEncryptedUnverified" | "InsecurePlaintext";
+          /**
+           * Secret with the CA bundle the leaf's certificate chains to (mode Verify).
+           */
+          caSecretRef?: {
+            /**
+             * Name of the Secret in the fabric namespace.
+             */
+            name: string;
+            /**
+             * Key holding the PEM CA bundle. Default ca.crt.
+             */
+            key?: string;
+          };
+          /**
+           * ConfigMap with that CA bundle instead (a CA certificate is not secret).
+           */
+          caConfigMapRef?: {
+            /**
+             * Name of the ConfigMap in the fabric namespace.
+             */
+            name: string;
+            /**
+             * Key holding the PEM CA bundle. Default ca.crt.
+             */
+            key?: string;
+          };
+          /**
+           * Name the leaf's certificate must carry, when it is not the peer host (mode Verify).
+           */
+          serverName?: string;
+        };
+      };
+      /**
+       * Seconds between IP SLA probes of each node's service endpoint (fvIPSLAMonitoringPol slaFrequency); a redirect health group per node stops PBR to a node that does not answer. 0 (the default) turns tracking off; acc-provision used 5 (aci-service-monitor-interval), which the migration carries over.
+       */
+      serviceMonitorInterval?: number;
     };
     /**
      * Address plan of the cluster (net_config).
@@ -196,7 +285,7 @@ export interface AciFabric {
        */
       nodeSubnet: string;
       /**
-       * Pod subnets (IPv4 and/or IPv6) that IPAM carves into per-node chunks. Subnets can be added later but not removed.
+       * IPv4 pod subnets that IPAM carves into per-node chunks (IPv6 is refused until the data plane carries it). Subnets can be added later but not removed.
        *
        * @minItems 1
        * @maxItems 8
@@ -718,6 +807,16 @@ export interface AciFabric {
        * Set by the controller once it removed its APIC objects after deletion began.
        */
       cleanedUp?: boolean;
+      /**
+       * spec.aci.provision as the controller applies it.
+       */
+      provisioned?: "Fabric" | "Tenant" | "None";
+      /**
+       * Desired DNs held by objects this cluster does not own (left untouched; first 32).
+       *
+       * @maxItems 32
+       */
+      conflicts?: string[];
     };
     /**
      * IPAM totals (written by the controller).

@@ -19,6 +19,28 @@ const isIpv4Multicast = (text: string): boolean => {
   const ip = parseIp(text);
   return ip !== undefined && ip.family === 4 && ip.value >> 28n === 0xen;
 };
+
+const ipv4Value = (text: string): bigint | undefined => {
+  const ip = parseIp(text);
+  return ip?.family === 4 ? ip.value : undefined;
+};
+
+/** CEL has no IP ordering: the dotted quad as an integer (only reached for valid IPv4 addresses). */
+const ipv4ValueCel = (field: string) =>
+  [16777216, 65536, 256, 1]
+    .map((weight, i) => `int(${field}.split('.')[${i}]) * ${weight}`)
+    .join(' + ');
+
+/** An image reference part (OCI distribution spec): tags are [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
+const imageTag = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const imageTagMessage =
+  'must be an image tag: letters, digits, _ . - (not starting with . or -), at most 128';
+/** Lower-case path components separated by /, after an optional registry host[:port]. */
+const imageRepository =
+  /^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]+)?\/)?[a-z0-9]+([._-][a-z0-9]+|__[a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+|__[a-z0-9]+)*)*$/;
+const imageRepositoryMessage =
+  'must be an image repository such as registry.example.com:5000/team/image (lower-case path, no tag)';
+import { Opflex } from './opflex.ts';
 import {
   apicName,
   cel,
@@ -42,15 +64,34 @@ const chunkSizes = Array.from({ length: 16 }, (_, i) => 2 ** (i + 1)); // 2 .. 6
 const chunkLog2Cel = `{${chunkSizes.map((size, i) => `${size}: ${i + 1}`).join(', ')}}`;
 
 // ---------------------------------------------------------------- network
+/**
+ * The OVS pipeline carries IPv4 only (docs/dataplane.md, "Dual stack"): an
+ * IPv6 pod subnet would give pods addresses and a `::/0` route whose every
+ * packet the spoof guard drops, an IPv6 service or LoadBalancer subnet
+ * frontends nothing serves. Refused here, the first point a spec enters,
+ * until the data plane carries the family end to end.
+ */
+const DataplaneFamilyMessage =
+  'must be an IPv4 CIDR: the data plane does not carry IPv6 yet (docs/dataplane.md, Dual stack)';
+const ipv4Only = <S extends z.ZodType<string>>(schema: S): S =>
+  withRules(schema, [
+    {
+      // A malformed CIDR is reported by the field's own isCIDR rule.
+      rule: '!isCIDR(self) || cidr(self).ip().family() == 4',
+      message: DataplaneFamilyMessage,
+      check: (text) => parseCidr(text)?.family !== 6,
+    },
+  ]);
+
 const NetworkBase = z.object({
   nodeSubnet: cidr('Subnet of the node (infra) network in gateway/prefix form, e.g. 10.1.0.1/16.'),
   podSubnets: z
-    .array(cidr('A pod subnet in gateway/prefix form, e.g. 10.2.0.1/16.'))
+    .array(ipv4Only(cidr('A pod subnet in gateway/prefix form, e.g. 10.2.0.1/16.')))
     .min(1)
     .max(8)
     .meta({
       description:
-        'Pod subnets (IPv4 and/or IPv6) that IPAM carves into per-node chunks. Subnets can be added later but not removed.',
+        'IPv4 pod subnets that IPAM carves into per-node chunks (IPv6 is refused until the data plane carries it). Subnets can be added later but not removed.',
       ...cel({
         rule: 'oldSelf.all(s, s in self)',
         message: 'pod subnets can be added but not removed',
@@ -69,18 +110,20 @@ const NetworkBase = z.object({
       },
     ],
   ),
-  nodeServiceSubnet: cidr(
-    'Subnet of the per-node service endpoints used by ACI service graphs (PBR), e.g. 10.5.0.1/24.',
+  nodeServiceSubnet: ipv4Only(
+    cidr(
+      'Subnet of the per-node service endpoints used by ACI service graphs (PBR), e.g. 10.5.0.1/24.',
+    ),
   ),
   externDynamic: z
-    .array(cidr('A subnet for dynamically assigned LoadBalancer IPs.'))
+    .array(ipv4Only(cidr('A subnet for dynamically assigned LoadBalancer IPs.')))
     .max(8)
     .optional()
     .meta({
       description: 'Pools for LoadBalancer Service IPs assigned automatically (extern_dynamic).',
     }),
   externStatic: z
-    .array(cidr('A subnet for LoadBalancer IPs requested explicitly.'))
+    .array(ipv4Only(cidr('A subnet for LoadBalancer IPs requested explicitly.')))
     .max(8)
     .optional()
     .meta({
@@ -236,7 +279,7 @@ const Credentials = withRules(
   z.object({
     secretRef: SecretReference.meta({
       description:
-        'Secret with key `username` and either `password` (method Password) or `privateKey` (method Certificate, PEM).',
+        'Secret with key `username` and either `password` (method Password) or `privateKey` (method Certificate, PEM); `user.key` is read when `privateKey` is absent, so the Secret acc-provision made works as it is.',
     }),
     method: z
       .enum(['Password', 'Certificate'])
@@ -244,6 +287,9 @@ const Credentials = withRules(
       .meta({ description: 'Certificate (signature-based, recommended) or Password.' }),
     certificateName: apicName(
       'Name of the X.509 certificate registered on the APIC user (aaaUserCert), for method Certificate.',
+    ).optional(),
+    username: apicName(
+      "APIC user name when the Secret has no `username` key (acc-provision's Secret holds only user.key and user.crt).",
     ).optional(),
   }),
   [
@@ -327,6 +373,18 @@ const MulticastRange = withRules(
       fieldPath: '.start',
       check: (r) => isIpv4Multicast(r.start) && isIpv4Multicast(r.end),
     },
+    {
+      // Vacuous unless both are IPv4 (the rules of the fields and the one above report the rest).
+      rule:
+        '!(isIP(self.start) && isIP(self.end) && ip(self.start).family() == 4 && ip(self.end).family() == 4) || ' +
+        `${ipv4ValueCel('self.start')} <= ${ipv4ValueCel('self.end')}`,
+      message: 'start must not be after end',
+      fieldPath: '.start',
+      check: (r) => {
+        const [start, end] = [ipv4Value(r.start), ipv4Value(r.end)];
+        return start === undefined || end === undefined || start <= end;
+      },
+    },
   ],
 );
 
@@ -339,8 +397,18 @@ const VmmDomain = withRules(
       .meta({ description: 'Encapsulation: vxlan or vlan.' }),
     multicastRange: MulticastRange,
     multicastFabricAddress: ipAddress(
-      'Multicast address the VMM domain uses on the fabric.',
+      "Multicast address the VMM domain uses on the fabric (vmmDomP mcastAddr). Default 225.1.2.3, acc-provision's.",
     ).optional(),
+    controllerAddress: z
+      .string()
+      .min(1)
+      .max(255)
+      .regex(/^[A-Za-z0-9.:[\]-]+$/, 'must be a host name or address')
+      .optional()
+      .meta({
+        description:
+          "Address of this cluster's Kubernetes API server, recorded on the VMM controller (vmmCtrlrP hostOrIp) when the controller provisions the fabric (acc-provision's kube_config.controller).",
+      }),
     vlanPool: VlanRange.optional().meta({ description: 'VLAN pool for vlan encapsulation.' }),
     nestedInside: z
       .object({
@@ -375,6 +443,30 @@ const Aci = z.object({
     description:
       'Use the pre-5.0 object names (kube-default, kube-system, kube-nodes) instead of aci-containers-<systemId>-*.',
   }),
+  provision: z.enum(['Fabric', 'Tenant', 'None']).default('None').meta({
+    description:
+      "What the controller creates beyond its own dynamic objects and tenant skeleton, as acc-provision did: Fabric (VLAN and multicast pools, VMM and physical domains, the AEP's domain relations and infra VLAN, opflex settings, plus everything of Tenant), Tenant (EPG contracts and filters for DNS, API server, health checks and ICMP, custom EPGs, the node BD's L3Out relation, the L3Out allow contract in the VRF tenant), or None (the fabric team provisions them). Objects the cluster does not own are never changed. Default None.",
+  }),
+  adoptExisting: z.boolean().default(false).meta({
+    description:
+      "Take over objects annotated orchestrator:aci-containers-controller (made by acc-provision and the original controller) where this cluster desires them, instead of leaving them as foreign. Preview with the migrate command's adopt --dry-run first.",
+  }),
+  customEndpointGroups: z
+    .array(apicName('An extra EPG in the cluster application profile (acc-provision custom_epgs).'))
+    .max(64)
+    .optional()
+    .meta({
+      description:
+        'Extra EPGs for pods (EndpointGroupMapping targets), created with the pod BD, the VMM domain and the default EPG contracts when provision is Tenant or Fabric.',
+    }),
+  opflex: Opflex.optional().meta({
+    description:
+      "The nodes' OpFlex session with the leaf (acc-provision's opflex-agent settings): each node's opflex agent declares its pods to the leaf and resolves their EPGs' policy, so ACI contracts between EPGs hold on the node. Without it the nodes enforce no ACI contracts (only NetworkPolicy); the fabric still may.",
+  }),
+  serviceMonitorInterval: z.number().int().min(0).max(300).default(0).meta({
+    description:
+      "Seconds between IP SLA probes of each node's service endpoint (fvIPSLAMonitoringPol slaFrequency); a redirect health group per node stops PBR to a node that does not answer. 0 (the default) turns tracking off; acc-provision used 5 (aci-service-monitor-interval), which the migration carries over.",
+  }),
 });
 
 // ---------------------------------------------------------------- images, placement, logging
@@ -383,9 +475,16 @@ const ImageOverride = z.object({
     .string()
     .min(1)
     .max(255)
+    .regex(imageRepository, imageRepositoryMessage)
     .optional()
     .meta({ description: 'Image repository without tag.' }),
-  tag: z.string().min(1).max(128).optional().meta({ description: 'Image tag.' }),
+  tag: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(imageTag, imageTagMessage)
+    .optional()
+    .meta({ description: 'Image tag.' }),
 });
 
 const Images = z.object({
@@ -393,12 +492,14 @@ const Images = z.object({
     .string()
     .min(1)
     .max(255)
+    .regex(imageRepository, imageRepositoryMessage)
     .default('ghcr.io/aci-cni')
     .meta({ description: 'Registry and path prefix of every image.' }),
   tag: z
     .string()
     .min(1)
     .max(128)
+    .regex(imageTag, imageTagMessage)
     .default('0.1.0')
     .meta({ description: 'Tag of every image unless overridden.' }),
   pullPolicy: z
@@ -550,6 +651,14 @@ export const AciFabricStatus = z.object({
       lastError: z.string().max(4096).optional().meta({ description: 'Last APIC error, if any.' }),
       cleanedUp: z.boolean().optional().meta({
         description: 'Set by the controller once it removed its APIC objects after deletion began.',
+      }),
+      provisioned: z
+        .enum(['Fabric', 'Tenant', 'None'])
+        .optional()
+        .meta({ description: 'spec.aci.provision as the controller applies it.' }),
+      conflicts: z.array(z.string().max(1024)).max(32).optional().meta({
+        description:
+          'Desired DNs held by objects this cluster does not own (left untouched; first 32).',
       }),
     })
     .optional()

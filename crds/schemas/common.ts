@@ -176,16 +176,38 @@ export const LabelSelector = z
 export type LabelSelector = z.infer<typeof LabelSelector>;
 
 const quantity = z
-  .union([z.string().regex(/^[0-9.]+([eE][-+]?[0-9]+|[mkMGTPE]i?|[KMGTPE]i|n|u)?$/), z.number()])
+  .union([
+    z
+      .string()
+      .max(64)
+      .regex(/^[0-9.]+([eE][-+]?[0-9]+|[mkMGTPE]i?|[KMGTPE]i|n|u)?$/),
+    // int-or-string holds whole numbers only: a fraction is written as a string (500m).
+    z.number().int().min(0),
+  ])
   .meta({
     'x-kubernetes-int-or-string': true,
+    // The API server prices any rule on an int-or-string in a map above its CEL budget (it has no maxLength): zod checks these.
+    'x-zod-only': ['pattern', 'maxLength', 'minimum', 'maximum'],
     description: 'A resource quantity such as 100m or 128Mi.',
   });
 
+/** Bounded so the API server can price the quantity rule of each entry (CEL cost). */
+const maxResourceNames = 16;
+const resourceList = (description: string) =>
+  withRules(z.record(z.string().max(253), quantity), [
+    {
+      rule: `self.size() <= ${maxResourceNames}`,
+      message: `must name at most ${maxResourceNames} resources`,
+      check: (list) => Object.keys(list).length <= maxResourceNames,
+    },
+  ])
+    .optional()
+    .meta({ description, maxProperties: maxResourceNames });
+
 export const Resources = z
   .object({
-    requests: z.record(z.string(), quantity).optional().meta({ description: 'Minimum resources.' }),
-    limits: z.record(z.string(), quantity).optional().meta({ description: 'Maximum resources.' }),
+    requests: resourceList('Minimum resources.'),
+    limits: resourceList('Maximum resources.'),
   })
   .meta({ description: 'Compute resources of the container(s), as in a Pod spec.' });
 

@@ -13,21 +13,13 @@ export const validSpec: fc.Arbitrary<AciFabricSpecInput> = fc
     chunkLog2: fc.integer({ min: 1, max: 12 }),
     podPrefix: fc.integer({ min: 12, max: 20 }),
     vlans: fc.uniqueArray(fc.integer({ min: 1, max: 4094 }), { minLength: 3, maxLength: 3 }),
-    withIpv6: fc.boolean(),
     method: fc.constantFrom('Password' as const, 'Certificate' as const),
     encap: fc.constantFrom('vxlan' as const, 'vlan' as const),
     hosts: fc.array(fc.ipV4(), { minLength: 1, maxLength: 3 }),
     mtu: fc.integer({ min: 1280, max: 9000 }),
   })
-  .map(({ blocks, chunkLog2, podPrefix, vlans, withIpv6, method, encap, hosts, mtu }) => {
-    const [node, pod, svc, dyn, stat, pod2] = blocks as [
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-    ];
+  .map(({ blocks, chunkLog2, podPrefix, vlans, method, encap, hosts, mtu }) => {
+    const [node, pod, svc, dyn, stat] = blocks as [number, number, number, number, number, number];
     const spec: AciFabricSpecInput = {
       systemId: `kube${node}`,
       apic: {
@@ -51,10 +43,8 @@ export const validSpec: fc.Arbitrary<AciFabricSpecInput> = fc
       network: {
         // Pod subnets get a /podPrefix inside their own /8-sized room so prefixes never collide.
         nodeSubnet: `10.${node}.0.1/16`,
-        podSubnets: [
-          `${pod}.0.0.1/${podPrefix}`,
-          ...(withIpv6 ? [`fd00:${pod2.toString(16)}::1/64`] : []),
-        ],
+        // IPv4 only: the data plane does not carry IPv6 yet, and the schema refuses it.
+        podSubnets: [`${pod}.0.0.1/${podPrefix}`],
         podSubnetChunkSize: 2 ** chunkLog2,
         nodeServiceSubnet: `10.${svc}.0.1/24`,
         externDynamic: [`10.${dyn}.0.1/24`],
@@ -138,15 +128,83 @@ export const mutations: Mutation[] = [
     apply: (s) => void (s.aci.vmmDomain.multicastRange.end = '192.168.1.1'),
   },
   {
+    name: 'multicast range start after end',
+    stillValid: false,
+    apply: (s) =>
+      void (s.aci.vmmDomain.multicastRange = { start: '225.2.0.0', end: '225.1.255.255' }),
+  },
+  {
+    name: 'multicast range of one address',
+    stillValid: true,
+    apply: (s) => void (s.aci.vmmDomain.multicastRange = { start: '239.9.9.9', end: '239.9.9.9' }),
+  },
+  {
+    name: 'image tag with a space',
+    stillValid: false,
+    apply: (s) => void (s.images = { tag: 'bad tag' }),
+  },
+  {
+    name: 'image tag starting with a dot',
+    stillValid: false,
+    apply: (s) => void (s.images = { tag: '.hidden' }),
+  },
+  {
+    name: 'image registry with a port and path',
+    stillValid: true,
+    apply: (s) =>
+      void (s.images = { registry: 'registry.example.com:5000/team', tag: 'v1.2_rc-3' }),
+  },
+  {
+    name: 'image repository override with upper case',
+    stillValid: false,
+    apply: (s) => void (s.images = { controller: { repository: 'ghcr.io/Team/controller' } }),
+  },
+  {
+    name: 'maxUnavailable zero',
+    stillValid: false,
+    apply: (s) => void (s.components = { maxUnavailable: 0 }),
+  },
+  {
+    name: 'maxUnavailable a percentage',
+    stillValid: true,
+    apply: (s) => void (s.components = { maxUnavailable: '25%' }),
+  },
+  {
+    name: 'maxUnavailable a word',
+    stillValid: false,
+    apply: (s) => void (s.components = { maxUnavailable: 'some' }),
+  },
+  {
     name: 'pod subnet without prefix',
     stillValid: false,
     apply: (s) => void (s.network.podSubnets = ['172.16.0.1']),
   },
   { name: 'MTU too small', stillValid: false, apply: (s) => void (s.network.mtu = 576) },
   {
+    name: 'IPv6 pod subnet (the data plane does not carry IPv6)',
+    stillValid: false,
+    apply: (s) => void s.network.podSubnets.push('fd99::1/64'),
+  },
+  {
+    name: 'IPv6 node service subnet',
+    stillValid: false,
+    apply: (s) => void (s.network.nodeServiceSubnet = 'fd98::1/120'),
+  },
+  {
+    name: 'IPv6 extern dynamic pool',
+    stillValid: false,
+    apply: (s) => void (s.network.externDynamic = ['fd97::1/120']),
+  },
+  {
+    name: 'IPv6 extern static pool',
+    stillValid: false,
+    apply: (s) => void (s.network.externStatic = ['fd96::1/120']),
+  },
+  {
+    // Pod subnets use first octets 1..250 (blocks) and 10.x is the node's: 251/8 is free.
     name: 'extra disjoint pod subnet',
     stillValid: true,
-    apply: (s) => void s.network.podSubnets.push('fd99::1/64'),
+    apply: (s) => void s.network.podSubnets.push('251.9.0.1/16'),
   },
   {
     name: 'password method without certificate',

@@ -1,427 +1,122 @@
-// The slice of the APIC object model the simulator knows: for each class its
-// RN format (prefix + naming properties, as in the APIC Management
-// Information Model reference), the classes it may live under, its
-// configurable properties with their defaults, and value normalization the
-// APIC applies on write. A class missing here is rejected like an APIC
-// rejects a class it does not know.
+// The class model of the simulated APIC: model/classes.json, generated from
+// APIC class metadata (model/generate.ts), plus the classes transcribed in
+// model/supplement.ts. For each class: its RN format and naming properties,
+// the classes that may contain it, and its properties with type,
+// enumeration, range, pattern and default. Values are checked and stored the
+// way the APIC stores them (names for enumerations, `yes`/`no` for booleans,
+// upper-case MACs).
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import ipaddr from 'ipaddr.js';
+import { apicErrors } from './errors.ts';
+import {
+  commonProps,
+  otherKnownClasses,
+  portNames,
+  protoNames,
+  readOnlyProps,
+  supplement,
+} from './model/supplement.ts';
+import type { ModelClass, ModelFile, ModelProp } from './model/types.ts';
 
-export interface ClassMeta {
-  /** RN template, e.g. `tn-{name}`, `subnet-[{ip}]`, `rsctx`. */
-  readonly rn: string;
-  /** Parent classes; `*` means any class (tags and annotations). */
-  readonly parents: readonly string[];
-  /** Configurable properties and their defaults (naming props included). */
-  readonly props: Readonly<Record<string, string>>;
+export { readOnlyProps } from './model/supplement.ts';
+
+export interface ClassMeta extends ModelClass {
   readonly normalize?: (attrs: Record<string, string>) => void;
 }
 
-/** Properties every configurable MO carries (APIC `naming:NamedObject`, `pol:Obj`, `tag:Annotation` mixins). */
-export const commonProps: Readonly<Record<string, string>> = {
-  descr: '',
-  nameAlias: '',
-  annotation: '',
-  ownerKey: '',
-  ownerTag: '',
-  userdom: ':all:',
-};
+const modelFile = JSON.parse(
+  readFileSync(fileURLToPath(new URL('./model/classes.json', import.meta.url)), 'utf8'),
+) as ModelFile;
 
-/** Read-only properties the APIC returns; a client may echo them back, they are ignored on write. */
-export const readOnlyProps = new Set([
-  'dn',
-  'rn',
-  'status',
-  'childAction',
-  'modTs',
-  'uid',
-  'lcOwn',
-  'extMngdBy',
-  'monPolDn',
-  'configIssues',
+function fromSupplement(name: string): ClassMeta {
+  const s = supplement[name];
+  if (s === undefined) throw new Error(`no supplement class ${name}`);
+  const props: Record<string, ModelProp> = {};
+  const naming = namingOfTemplate(s.rn);
+  const withCommon = s.bare !== true && (s.rn.includes('{') || Object.keys(s.props).length > 0);
+  const configurable = { ...(withCommon ? commonProps : {}), ...s.props };
+  for (const [k, d] of Object.entries(configurable)) {
+    const named = s.namedNumbers?.[k];
+    if (named !== undefined) {
+      // A number, stored under its name when it has one; the names are accepted as given too.
+      const table = named === 'port' ? portNames : protoNames;
+      const names = Object.values(table);
+      props[k] = {
+        type: named === 'port' ? 'scalar:Uint16' : 'scalar:Uint8',
+        default: d,
+        values: { ...table, ...Object.fromEntries(names.map((n) => [n, n])) },
+        ...(naming.includes(k) ? { naming: true as const } : {}),
+      };
+      continue;
+    }
+    const flags = s.bitmasks?.[k];
+    const values = flags ?? s.values?.[k];
+    props[k] = {
+      type: flags !== undefined ? 'scalar:Bitmask32' : 'string:Basic',
+      default: d,
+      ...(naming.includes(k) ? { naming: true as const } : {}),
+      ...(values !== undefined ? { values: Object.fromEntries(values.map((v) => [v, v])) } : {}),
+    };
+  }
+  for (const k of readOnlyProps) props[k] ??= { type: 'string:Basic', readOnly: true };
+  return {
+    rn: s.rn,
+    naming,
+    parents: [...s.parents],
+    source: 'supplement',
+    open: true,
+    props,
+    ...(s.normalize !== undefined ? { normalize: s.normalize } : {}),
+  };
+}
+
+function buildClasses(): Record<string, ClassMeta> {
+  const out: Record<string, ClassMeta> = { ...modelFile.classes };
+  for (const name of Object.keys(supplement)) {
+    const generated = out[name];
+    if (generated === undefined) out[name] = fromSupplement(name);
+    else {
+      // Only containment may be added: the supplement's parents complete the
+      // generated ones (containers the jsonmeta sources do not carry).
+      const extra = supplement[name]?.parents ?? [];
+      out[name] = { ...generated, parents: [...new Set([...generated.parents, ...extra])] };
+    }
+  }
+  return out;
+}
+
+export const classes: Readonly<Record<string, ClassMeta>> = buildClasses();
+
+/**
+ * Classes the public metadata names (containment, relations, super- and
+ * subclasses) that the simulator does not model: they exist on an APIC, so
+ * naming them in a query is fine; they simply have no instances here.
+ */
+export const knownUnmodelledClasses: ReadonlySet<string> = new Set([
+  ...(modelFile.otherClasses ?? []),
+  ...otherKnownClasses,
 ]);
 
-// APIC stores well-known L4 ports and IP protocols under their names (see the
-// vzEntry and hostprotRule property types in the model reference).
-const portNames: Record<string, string> = {
-  '0': 'unspecified',
-  '20': 'ftpData',
-  '25': 'smtp',
-  '53': 'dns',
-  '80': 'http',
-  '110': 'pop3',
-  '443': 'https',
-  '554': 'rtsp',
-};
-const protoNames: Record<string, string> = {
-  '0': 'unspecified',
-  '1': 'icmp',
-  '2': 'igmp',
-  '6': 'tcp',
-  '8': 'egp',
-  '9': 'igp',
-  '17': 'udp',
-  '58': 'icmpv6',
-  '88': 'eigrp',
-  '89': 'ospfigp',
-  '103': 'pim',
-  '115': 'l2tp',
-};
-function normalizeKeys(
-  attrs: Record<string, string>,
-  keys: string[],
-  table: Record<string, string>,
-) {
-  for (const k of keys) {
-    const v = attrs[k];
-    if (v !== undefined && table[v] !== undefined) attrs[k] = table[v];
+export function isKnownClass(cls: string): boolean {
+  return cls in classes || knownUnmodelledClasses.has(cls);
+}
+
+const childrenOf = new Map<string, string[]>();
+const anywhere: string[] = [];
+for (const [name, meta] of Object.entries(classes)) {
+  for (const p of meta.parents) {
+    if (p === '*') anywhere.push(name);
+    else {
+      const list = childrenOf.get(p) ?? [];
+      list.push(name);
+      childrenOf.set(p, list);
+    }
   }
 }
 
-const named = (extra: Record<string, string> = {}) => ({ name: '', ...extra });
-
-export const classes: Readonly<Record<string, ClassMeta>> = {
-  polUni: { rn: 'uni', parents: ['topRoot'], props: {} },
-  compUni: { rn: 'comp', parents: ['topRoot'], props: {} },
-  compProv: { rn: 'prov-{name}', parents: ['compUni'], props: named() },
-  compCtrlr: {
-    rn: 'ctrlr-[{domName}]-{name}',
-    parents: ['compProv'],
-    props: named({ domName: '' }),
-  },
-  aaaUserEp: { rn: 'userext', parents: ['polUni'], props: {} },
-  aaaUser: {
-    rn: 'user-{name}',
-    parents: ['aaaUserEp'],
-    props: named({ pwd: '', accountStatus: 'active', email: '', firstName: '', lastName: '' }),
-  },
-  aaaUserCert: { rn: 'usercert-{name}', parents: ['aaaUser'], props: named({ data: '' }) },
-  fvTenant: { rn: 'tn-{name}', parents: ['polUni'], props: named() },
-  fvAp: { rn: 'ap-{name}', parents: ['fvTenant'], props: named({ prio: 'unspecified' }) },
-  fvAEPg: {
-    rn: 'epg-{name}',
-    parents: ['fvAp'],
-    props: named({
-      pcEnfPref: 'unenforced',
-      prefGrMemb: 'exclude',
-      floodOnEncap: 'disabled',
-      isAttrBasedEPg: 'no',
-    }),
-  },
-  fvBD: {
-    rn: 'BD-{name}',
-    parents: ['fvTenant'],
-    props: named({
-      arpFlood: 'no',
-      ipLearning: 'yes',
-      unicastRoute: 'yes',
-      unkMacUcastAct: 'proxy',
-      unkMcastAct: 'flood',
-      limitIpLearnToSubnets: 'yes',
-      multiDstPktAct: 'bd-flood',
-      epMoveDetectMode: '',
-      hostBasedRouting: 'no',
-      mcastAllow: 'no',
-      ipv6McastAllow: 'no',
-      type: 'regular',
-      vmac: 'not-applicable',
-      mac: '00:22:BD:F8:19:FF',
-    }),
-  },
-  fvSubnet: {
-    rn: 'subnet-[{ip}]',
-    parents: ['fvBD', 'fvAEPg'],
-    props: { ip: '', virtual: 'no', preferred: 'no', scope: 'private', ctrl: 'nd', name: '' },
-  },
-  fvCtx: {
-    rn: 'ctx-{name}',
-    parents: ['fvTenant'],
-    props: named({ pcEnfPref: 'enforced', pcEnfDir: 'ingress' }),
-  },
-  fvRsCtx: { rn: 'rsctx', parents: ['fvBD'], props: { tnFvCtxName: '' } },
-  fvRsBd: { rn: 'rsbd', parents: ['fvAEPg'], props: { tnFvBDName: '' } },
-  fvRsBDToOut: {
-    rn: 'rsBDToOut-{tnL3extOutName}',
-    parents: ['fvBD'],
-    props: { tnL3extOutName: '' },
-  },
-  fvRsDomAtt: {
-    rn: 'rsdomAtt-[{tDn}]',
-    parents: ['fvAEPg'],
-    props: {
-      tDn: '',
-      instrImedcy: 'lazy',
-      resImedcy: 'lazy',
-      encap: 'unknown',
-      classPref: 'encap',
-    },
-  },
-  fvRsCons: {
-    rn: 'rscons-{tnVzBrCPName}',
-    parents: ['fvAEPg', 'l3extInstP'],
-    props: { tnVzBrCPName: '', prio: 'unspecified' },
-  },
-  fvRsProv: {
-    rn: 'rsprov-{tnVzBrCPName}',
-    parents: ['fvAEPg', 'l3extInstP'],
-    props: { tnVzBrCPName: '', prio: 'unspecified', matchT: 'AtleastOne' },
-  },
-  vzBrCP: {
-    rn: 'brc-{name}',
-    parents: ['fvTenant'],
-    props: named({ scope: 'context', prio: 'unspecified' }),
-  },
-  vzSubj: {
-    rn: 'subj-{name}',
-    parents: ['vzBrCP'],
-    props: named({
-      revFltPorts: 'yes',
-      consMatchT: 'AtleastOne',
-      provMatchT: 'AtleastOne',
-      prio: 'unspecified',
-    }),
-  },
-  vzRsSubjFiltAtt: {
-    rn: 'rssubjFiltAtt-{tnVzFilterName}',
-    parents: ['vzSubj'],
-    props: { tnVzFilterName: '', action: 'permit' },
-  },
-  vzRsSubjGraphAtt: { rn: 'rsSubjGraphAtt', parents: ['vzSubj'], props: { tnVnsAbsGraphName: '' } },
-  vzFilter: { rn: 'flt-{name}', parents: ['fvTenant'], props: named() },
-  vzEntry: {
-    rn: 'e-{name}',
-    parents: ['vzFilter'],
-    props: named({
-      applyToFrag: 'no',
-      arpOpc: 'unspecified',
-      dFromPort: 'unspecified',
-      dToPort: 'unspecified',
-      etherT: 'unspecified',
-      prot: 'unspecified',
-      sFromPort: 'unspecified',
-      sToPort: 'unspecified',
-      tcpRules: '',
-      stateful: 'no',
-      icmpv4T: 'unspecified',
-      icmpv6T: 'unspecified',
-    }),
-    normalize: (a) => {
-      normalizeKeys(a, ['dFromPort', 'dToPort', 'sFromPort', 'sToPort'], portNames);
-      normalizeKeys(a, ['prot'], protoNames);
-    },
-  },
-  hostprotPol: { rn: 'pol-{name}', parents: ['fvTenant'], props: named() },
-  hostprotSubj: { rn: 'subj-{name}', parents: ['hostprotPol'], props: named() },
-  hostprotRule: {
-    rn: 'rule-{name}',
-    parents: ['hostprotSubj'],
-    props: named({
-      connTrack: 'reflexive',
-      direction: 'ingress',
-      ethertype: 'undefined',
-      protocol: 'unspecified',
-      fromPort: 'unspecified',
-      toPort: 'unspecified',
-      icmpType: 'unspecified',
-      icmpCode: 'unspecified',
-    }),
-    normalize: (a) => {
-      normalizeKeys(a, ['fromPort', 'toPort'], portNames);
-      normalizeKeys(a, ['protocol'], protoNames);
-    },
-  },
-  hostprotRemoteIp: { rn: 'ip-[{addr}]', parents: ['hostprotRule'], props: { addr: '' } },
-  l3extOut: {
-    rn: 'out-{name}',
-    parents: ['fvTenant'],
-    props: named({ enforceRtctrl: 'export', targetDscp: 'unspecified' }),
-  },
-  l3extInstP: {
-    rn: 'instP-{name}',
-    parents: ['l3extOut'],
-    props: named({ prefGrMemb: 'exclude', prio: 'unspecified' }),
-  },
-  l3extSubnet: {
-    rn: 'extsubnet-[{ip}]',
-    parents: ['l3extInstP'],
-    props: { ip: '', scope: 'import-security', aggregate: '', name: '' },
-  },
-  vnsLDevVip: {
-    rn: 'lDevVip-{name}',
-    parents: ['fvTenant'],
-    props: named({
-      devtype: 'PHYSICAL',
-      svcType: 'OTHERS',
-      contextAware: 'single-Context',
-      managed: 'yes',
-      funcType: 'GoTo',
-      isCopy: 'no',
-      mode: 'legacy-Mode',
-      trunking: 'no',
-    }),
-  },
-  vnsRsALDevToPhysDomP: { rn: 'rsALDevToPhysDomP', parents: ['vnsLDevVip'], props: { tDn: '' } },
-  vnsCDev: { rn: 'cDev-{name}', parents: ['vnsLDevVip'], props: named({ devCtxLbl: '' }) },
-  vnsCIf: { rn: 'cIf-[{name}]', parents: ['vnsCDev'], props: named() },
-  vnsRsCIfPathAtt: { rn: 'rsCIfPathAtt', parents: ['vnsCIf'], props: { tDn: '' } },
-  vnsLIf: { rn: 'lIf-{name}', parents: ['vnsLDevVip'], props: named({ encap: '' }) },
-  vnsRsCIfAttN: { rn: 'rscIfAttN-[{tDn}]', parents: ['vnsLIf'], props: { tDn: '' } },
-  vnsAbsGraph: {
-    rn: 'AbsGraph-{name}',
-    parents: ['fvTenant'],
-    props: named({ uiTemplateType: 'UNSPECIFIED', type: 'legacy' }),
-  },
-  vnsAbsNode: {
-    rn: 'AbsNode-{name}',
-    parents: ['vnsAbsGraph'],
-    props: named({
-      funcTemplateType: 'OTHER',
-      funcType: 'GoTo',
-      isCopy: 'no',
-      managed: 'yes',
-      routingMode: 'unspecified',
-      shareEncap: 'no',
-    }),
-  },
-  vnsAbsFuncConn: {
-    rn: 'AbsFConn-{name}',
-    parents: ['vnsAbsNode'],
-    props: named({ attNotify: 'no' }),
-  },
-  vnsRsNodeToLDev: { rn: 'rsNodeToLDev', parents: ['vnsAbsNode'], props: { tDn: '' } },
-  vnsAbsTermNodeCon: { rn: 'AbsTermNodeCon-{name}', parents: ['vnsAbsGraph'], props: named() },
-  vnsAbsTermNodeProv: { rn: 'AbsTermNodeProv-{name}', parents: ['vnsAbsGraph'], props: named() },
-  vnsAbsTermConn: {
-    rn: 'AbsTConn',
-    parents: ['vnsAbsTermNodeCon', 'vnsAbsTermNodeProv'],
-    props: named({ attNotify: 'no' }),
-  },
-  vnsInTerm: { rn: 'intmnl', parents: ['vnsAbsTermNodeCon', 'vnsAbsTermNodeProv'], props: named() },
-  vnsOutTerm: {
-    rn: 'outtmnl',
-    parents: ['vnsAbsTermNodeCon', 'vnsAbsTermNodeProv'],
-    props: named(),
-  },
-  vnsAbsConnection: {
-    rn: 'AbsConnection-{name}',
-    parents: ['vnsAbsGraph'],
-    props: named({
-      adjType: 'L2',
-      connDir: 'unknown',
-      connType: 'external',
-      directConnect: 'no',
-      unicastRoute: 'yes',
-    }),
-  },
-  vnsRsAbsConnectionConns: {
-    rn: 'rsabsConnectionConns-[{tDn}]',
-    parents: ['vnsAbsConnection'],
-    props: { tDn: '' },
-  },
-  vnsSvcCont: { rn: 'svcCont', parents: ['fvTenant'], props: {} },
-  vnsSvcRedirectPol: {
-    rn: 'svcRedirectPol-{name}',
-    parents: ['vnsSvcCont'],
-    props: named({
-      thresholdDownAction: 'permit',
-      hashingAlgorithm: 'sip-dip-prototype',
-      resilientHashEnabled: 'no',
-    }),
-  },
-  vnsRedirectDest: {
-    rn: 'RedirectDest_ip-[{ip}]',
-    parents: ['vnsSvcRedirectPol'],
-    props: { ip: '', mac: '', ip2: '0.0.0.0', podId: '1', destName: '' },
-    normalize: (a) => {
-      if (a.mac !== undefined) a.mac = a.mac.toUpperCase();
-    },
-  },
-  vnsRsRedirectHealthGroup: {
-    rn: 'rsRedirectHealthGroup',
-    parents: ['vnsRedirectDest'],
-    props: { tDn: '' },
-  },
-  vnsRedirectHealthGroup: {
-    rn: 'redirectHealthGroup-{name}',
-    parents: ['vnsSvcCont'],
-    props: named(),
-  },
-  vnsRsIPSLAMonitoringPol: {
-    rn: 'rsIPSLAMonitoringPol',
-    parents: ['vnsSvcRedirectPol'],
-    props: { tDn: '' },
-  },
-  vnsLDevCtx: {
-    rn: 'ldevCtx-c-{ctrctNameOrLbl}-g-{graphNameOrLbl}-n-{nodeNameOrLbl}',
-    parents: ['fvTenant'],
-    props: { ctrctNameOrLbl: '', graphNameOrLbl: '', nodeNameOrLbl: '', context: '' },
-  },
-  vnsRsLDevCtxToLDev: { rn: 'rsLDevCtxToLDev', parents: ['vnsLDevCtx'], props: { tDn: '' } },
-  vnsLIfCtx: {
-    rn: 'lIfCtx-c-{connNameOrLbl}',
-    parents: ['vnsLDevCtx'],
-    props: { connNameOrLbl: '', l3Dest: 'yes', permitLog: 'no' },
-  },
-  vnsRsLIfCtxToSvcRedirectPol: {
-    rn: 'rsLIfCtxToSvcRedirectPol',
-    parents: ['vnsLIfCtx'],
-    props: { tDn: '' },
-  },
-  vnsRsLIfCtxToBD: { rn: 'rsLIfCtxToBD', parents: ['vnsLIfCtx'], props: { tDn: '' } },
-  vnsRsLIfCtxToLIf: { rn: 'rsLIfCtxToLIf', parents: ['vnsLIfCtx'], props: { tDn: '' } },
-  vmmProvP: { rn: 'vmmp-{vendor}', parents: ['polUni'], props: { vendor: '' } },
-  vmmDomP: {
-    rn: 'dom-{name}',
-    parents: ['vmmProvP'],
-    props: named({ encapMode: 'unknown', mode: 'default', enfPref: 'hw' }),
-  },
-  vmmCtrlrP: {
-    rn: 'ctrlr-{name}',
-    parents: ['vmmDomP'],
-    props: named({ hostOrIp: '', rootContName: '', mode: 'default' }),
-  },
-  vmmInjectedCont: { rn: 'injcont', parents: ['compCtrlr'], props: {} },
-  vmmInjectedHost: {
-    rn: 'host-[{name}]',
-    parents: ['vmmInjectedCont'],
-    props: named({ hostName: '', kernelVer: '', os: '' }),
-  },
-  vmmInjectedNs: { rn: 'ns-[{name}]', parents: ['vmmInjectedCont'], props: named() },
-  vmmInjectedContGrp: {
-    rn: 'grp-[{name}]',
-    parents: ['vmmInjectedNs'],
-    props: named({ guid: '', replicaSetName: '', hostName: '', computeNodeName: '' }),
-  },
-  vmmInjectedDepl: {
-    rn: 'depl-[{name}]',
-    parents: ['vmmInjectedNs'],
-    props: named({ guid: '', replicas: '' }),
-  },
-  vmmInjectedReplSet: {
-    rn: 'rs-[{name}]',
-    parents: ['vmmInjectedNs'],
-    props: named({ guid: '', deploymentName: '' }),
-  },
-  vmmInjectedSvc: {
-    rn: 'svc-[{name}]',
-    parents: ['vmmInjectedNs'],
-    props: named({ guid: '', clusterIp: '0.0.0.0', lbIp: '0.0.0.0', type: 'clusterIp' }),
-  },
-  vmmInjectedSvcEp: {
-    rn: 'ep-{contGrpName}',
-    parents: ['vmmInjectedSvc'],
-    props: { contGrpName: '', name: '' },
-  },
-  vmmInjectedSvcPort: {
-    rn: 'p-{port}-prot-{protocol}-t-{targetPort}',
-    parents: ['vmmInjectedSvc'],
-    props: { port: '', protocol: '', targetPort: '', nodePort: 'unspecified' },
-    normalize: (a) => {
-      normalizeKeys(a, ['port', 'nodePort'], portNames);
-      normalizeKeys(a, ['protocol'], protoNames);
-    },
-  },
-  tagInst: { rn: 'tag-{name}', parents: ['*'], props: { name: '' } },
-  tagAnnotation: { rn: 'annotationKey-[{key}]', parents: ['*'], props: { key: '', value: '' } },
-};
+/** The APIC release the simulator answers as (aaaLogin, topSystem). */
+export const apicVersion = '5.2(7f)';
 
 /** Objects every APIC has out of the box (the simulator's empty state). */
 export const builtinObjects: ReadonlyArray<{
@@ -431,13 +126,37 @@ export const builtinObjects: ReadonlyArray<{
 }> = [
   { cls: 'polUni', dn: 'uni', attrs: {} },
   { cls: 'compUni', dn: 'comp', attrs: {} },
+  { cls: 'infraInfra', dn: 'uni/infra', attrs: {} },
   { cls: 'aaaUserEp', dn: 'uni/userext', attrs: {} },
   { cls: 'aaaUser', dn: 'uni/userext/user-admin', attrs: { name: 'admin' } },
   { cls: 'fvTenant', dn: 'uni/tn-common', attrs: { name: 'common' } },
   { cls: 'fvTenant', dn: 'uni/tn-infra', attrs: { name: 'infra' } },
+  { cls: 'fvAp', dn: 'uni/tn-infra/ap-access', attrs: { name: 'access' } },
+  { cls: 'fvAEPg', dn: 'uni/tn-infra/ap-access/epg-default', attrs: { name: 'default' } },
+  { cls: 'infraSetPol', dn: 'uni/infra/settings', attrs: {} },
   { cls: 'fvTenant', dn: 'uni/tn-mgmt', attrs: { name: 'mgmt' } },
   { cls: 'vmmProvP', dn: 'uni/vmmp-Kubernetes', attrs: { vendor: 'Kubernetes' } },
+  { cls: 'vmmProvP', dn: 'uni/vmmp-VMware', attrs: { vendor: 'VMware' } },
   { cls: 'compProv', dn: 'comp/prov-Kubernetes', attrs: { name: 'Kubernetes' } },
+  { cls: 'fabricTopology', dn: 'topology', attrs: {} },
+  { cls: 'fabricPod', dn: 'topology/pod-1', attrs: { id: '1' } },
+  {
+    cls: 'fabricNode',
+    dn: 'topology/pod-1/node-1',
+    attrs: { id: '1', name: 'apic1', role: 'controller' },
+  },
+  {
+    cls: 'topSystem',
+    dn: 'topology/pod-1/node-1/sys',
+    attrs: {
+      id: '1',
+      name: 'apic1',
+      role: 'controller',
+      podId: '1',
+      version: apicVersion,
+      fabricDomain: 'simulated',
+    },
+  },
 ];
 
 interface RnToken {
@@ -458,21 +177,36 @@ function tokenize(template: string): RnToken[] {
   return out;
 }
 
+function namingOfTemplate(template: string): string[] {
+  return tokenize(template).flatMap((t) => (t.prop !== undefined ? [t.prop] : []));
+}
+
+export function namingProps(meta: ClassMeta): string[] {
+  return namingOfTemplate(meta.rn);
+}
+
 /** Builds the RN from naming properties; undefined when one is missing. */
 export function buildRn(meta: ClassMeta, attrs: Record<string, string>): string | undefined {
   let rn = '';
-  for (const t of tokenize(meta.rn)) {
+  const tokens = tokenize(meta.rn);
+  for (const [i, t] of tokens.entries()) {
     if (t.literal !== undefined) rn += t.literal;
     else if (t.prop !== undefined) {
       const v = attrs[t.prop];
       if (v === undefined || v === '') return undefined;
-      rn += v;
+      // A value with a slash is bracketed so the DN stays splittable, as the APIC does.
+      const bracketed = tokens[i - 1]?.literal?.endsWith('[') === true;
+      rn += !bracketed && v.includes('/') ? `[${v}]` : v;
     }
   }
   return rn;
 }
 
-/** Recovers naming properties from an RN; undefined when it does not fit the template. */
+/**
+ * Recovers naming properties from an RN; undefined when it does not fit the
+ * template. A value may be written in brackets (`tn-[name]`), as the APIC
+ * accepts for any naming value.
+ */
 export function parseRn(meta: ClassMeta, rn: string): Record<string, string> | undefined {
   let pattern = '^';
   const props: string[] = [];
@@ -487,11 +221,112 @@ export function parseRn(meta: ClassMeta, rn: string): Record<string, string> | u
   if (m === null) return undefined;
   const out: Record<string, string> = {};
   props.forEach((p, i) => {
-    out[p] = m[i + 1] ?? '';
+    const v = m[i + 1] ?? '';
+    out[p] = /^\[.*\]$/.test(v) && !meta.rn.includes(`[{${p}}]`) ? v.slice(1, -1) : v;
   });
   return out;
 }
 
-export function namingProps(meta: ClassMeta): string[] {
-  return tokenize(meta.rn).flatMap((t) => (t.prop !== undefined ? [t.prop] : []));
+/** The class whose RN format an RN under a parent of class parentCls fits (longest literal prefix wins). */
+export function classForRn(parentCls: string, rn: string): string | undefined {
+  let best: { cls: string; score: number } | undefined;
+  for (const cls of [...(childrenOf.get(parentCls) ?? []), ...anywhere]) {
+    const meta = classes[cls] as ClassMeta;
+    if (parseRn(meta, rn) === undefined) continue;
+    const score = tokenize(meta.rn)[0]?.literal?.length ?? 0;
+    if (best === undefined || score > best.score) best = { cls, score };
+  }
+  return best?.cls;
+}
+
+/** Default values of a class's configurable properties. */
+export function defaultsOf(meta: ClassMeta): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, p] of Object.entries(meta.props)) {
+    if (p.readOnly === true || p.secure === true) continue;
+    out[k] = p.default ?? '';
+  }
+  return out;
+}
+
+const numericTypes = /^scalar:(Uint\d+|Sint\d+|UByte|Enum\d+)$/;
+
+function inRange(p: ModelProp, n: number): boolean {
+  return (p.min === undefined || n >= p.min) && (p.max === undefined || n <= p.max);
+}
+
+function isAddress(v: string): boolean {
+  const [addr, len, ...rest] = v.split('/');
+  if (rest.length > 0 || addr === undefined || !ipaddr.isValid(addr)) return false;
+  if (len === undefined) return true;
+  const max = ipaddr.parse(addr).kind() === 'ipv4' ? 32 : 128;
+  return /^\d+$/.test(len) && Number(len) <= max;
+}
+
+/**
+ * Checks one property value against the model and returns it as the APIC
+ * stores it. Enumerated values outside the enumeration are error 120; values
+ * failing a type, range, length or pattern are error 801.
+ */
+export function checkValue(
+  cls: string,
+  dn: string,
+  prop: string,
+  p: ModelProp,
+  value: string,
+): string {
+  const values = p.values;
+  if (values !== undefined) {
+    if (p.type.startsWith('scalar:Bitmask')) {
+      const parts = value
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+      const names = new Set<string>();
+      for (const part of parts) {
+        const name = values[part];
+        if (name === undefined) throw apicErrors.unknownValue(value, prop, cls, dn);
+        names.add(name);
+      }
+      const order = [...new Set(Object.values(values))];
+      return order.filter((n) => names.has(n)).join(',');
+    }
+    const name = values[value];
+    if (name !== undefined) return name;
+    // Enumerations and booleans accept only their values; other types name a
+    // few special values (`unspecified` ports, `not-applicable` MACs) and
+    // otherwise take any value of their type.
+    if (/^scalar:(Enum\d+|Bool)$/.test(p.type)) {
+      if (/^-?\d+$/.test(value) && p.min !== undefined) {
+        if (inRange(p, Number(value))) return String(Number(value));
+        throw apicErrors.failedValidation(prop, dn, value);
+      }
+      throw apicErrors.unknownValue(value, prop, cls, dn);
+    }
+  }
+  if (p.type.startsWith('string:')) {
+    const emptyAllowed = value === '' && (p.min ?? 0) === 0;
+    if (!emptyAllowed) {
+      const len = [...value].length;
+      const patternOk =
+        p.patterns === undefined || p.patterns.some((re) => new RegExp(re).test(value));
+      if (!inRange(p, len) || !patternOk) throw apicErrors.failedValidation(prop, dn, value);
+    }
+    return value;
+  }
+  if (numericTypes.test(p.type)) {
+    if (!/^-?\d+$/.test(value) || !inRange(p, Number(value)))
+      throw apicErrors.failedValidation(prop, dn, value);
+    return String(Number(value));
+  }
+  if (p.type === 'address:Ip') {
+    if (value !== '' && !isAddress(value)) throw apicErrors.failedValidation(prop, dn, value);
+    return value;
+  }
+  if (p.type === 'address:MAC') {
+    if (!/^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$/.test(value))
+      throw apicErrors.failedValidation(prop, dn, value);
+    return value.toUpperCase().replaceAll('-', ':');
+  }
+  return value;
 }

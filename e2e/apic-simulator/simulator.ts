@@ -24,7 +24,10 @@ import { z } from 'zod';
 import { isUnder, MoSchema, parentDn, type Mo } from '../../agents/controller/apic/mo.ts';
 import { generateServerPki, type ServerPki } from './certs.ts';
 import { ApicError, MoTree, parseQueryOptions, type Change, type QueryOptions } from './tree.ts';
+import { apicVersion } from './classes.ts';
+import { apicErrors } from './errors.ts';
 import { matchesFilter } from './filter.ts';
+import { errorXml, imdataXml, parseMoXml } from './xml.ts';
 
 export interface SimulatorOptions {
   /** Users allowed to log in with a password (besides aaaUser objects that carry `pwd`). */
@@ -316,13 +319,24 @@ export class ApicSimulator {
       send(429, errorBody('429', 'Too Many Requests (simulated)'), { 'Retry-After': '0' });
       return;
     }
+    // `.xml` requests are answered in XML, errors included, as the APIC does.
+    const xml = url.pathname.endsWith('.xml');
+    const sendXml = (status: number, text: string, headers: Record<string, string> = {}) =>
+      send(status, text, { 'Content-Type': 'text/xml', ...headers });
     try {
       const out = this.route(req, url, rawUrl, body);
-      send(200, JSON.stringify(out.body), out.headers ?? {});
+      if (xml) {
+        const r = out.body as { totalCount?: string; imdata?: Mo[] };
+        sendXml(200, imdataXml(r.totalCount ?? '0', r.imdata ?? []), out.headers ?? {});
+      } else send(200, JSON.stringify(out.body), out.headers ?? {});
       if (out.changes !== undefined) this.notify(out.changes);
     } catch (e) {
-      if (e instanceof ApicError) send(e.httpStatus, errorBody(e.code, e.message));
-      else send(500, errorBody('500', e instanceof Error ? e.message : String(e)));
+      const [status, code, text] =
+        e instanceof ApicError
+          ? [e.httpStatus, e.code, e.message]
+          : [500, '500', e instanceof Error ? e.message : String(e)];
+      if (xml) sendXml(status, errorXml(code, text));
+      else send(status, errorBody(code, text));
     }
   }
 
@@ -402,7 +416,7 @@ export class ApicSimulator {
       sub.expiresAt = Date.now() + sub.timeoutMs;
       return { body: { totalCount: '0', imdata: [] } };
     }
-    const m = /^\/api\/(?:node\/)?(mo|class)\/(.*)\.json$/.exec(path);
+    const m = /^\/api\/(?:node\/)?(mo|class)\/(.*)\.(?:json|xml)$/.exec(path);
     if (m === null) throw new ApicError(404, '404', `unknown path ${path}`);
     const kind = m[1] as 'mo' | 'class';
     const target = decodeURIComponent(m[2] ?? '');
@@ -426,24 +440,17 @@ export class ApicSimulator {
       return { body: out };
     }
     if (kind !== 'mo') throw new ApicError(400, '400', `${method} is not allowed on class queries`);
+    // rsp-subtree=modified: the answer lists the objects the write changed, with their status.
+    const answer = (changes: Change[]) => {
+      const imdata = url.searchParams.get('rsp-subtree') === 'modified' ? changedTree(changes) : [];
+      return { body: { totalCount: String(imdata.length), imdata }, changes };
+    };
     if (method === 'POST') {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body.toString('utf8'));
-      } catch {
-        throw new ApicError(400, '400', 'Unable to parse the request body as JSON');
-      }
-      const mo = MoSchema.safeParse(parsed);
-      if (!mo.success)
-        throw new ApicError(
-          400,
-          '400',
-          `Malformed MO: ${mo.error.issues[0]?.message ?? 'invalid'}`,
-        );
-      return { body: { totalCount: '0', imdata: [] }, changes: this.tree.post(target, mo.data) };
+      const text = body.toString('utf8');
+      const mo = path.endsWith('.xml') ? parseMoXml(text) : parseMoJson(text);
+      return answer(this.tree.post(target, mo));
     }
-    if (method === 'DELETE')
-      return { body: { totalCount: '0', imdata: [] }, changes: this.tree.delete(target) };
+    if (method === 'DELETE') return answer(this.tree.delete(target));
     throw new ApicError(400, '400', `method ${method} not supported`);
   }
 
@@ -469,7 +476,7 @@ export class ApicSimulator {
               refreshTimeoutSeconds: String(this.tokenTimeoutSeconds),
               maximumLifetimeSeconds: '86400',
               userName: session.user,
-              version: '5.2(7f)',
+              version: apicVersion,
             },
           },
         },
@@ -646,6 +653,93 @@ export class ApicSimulator {
       }
     }
   }
+}
+
+/**
+ * Parses a JSON request body. JSON numbers as attribute values get the
+ * answer a real APIC gives: its parser takes the first digit for an opening
+ * quote, so `"prio": 32768, ...` is the unknown value `2768` and a number
+ * that ends the object is an incomplete value (cisco.aci's aci_rest
+ * integration test asserts both).
+ */
+function parseMoJson(text: string): Mo {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw apicErrors.jsonParse();
+  }
+  const numberAttr = !hasNonStringAttribute(parsed)
+    ? null
+    : /"([A-Za-z0-9]+)"\s*:\s*(-?\d[\d.eE+-]*)\s*([,}])/.exec(text);
+  if (numberAttr !== null) {
+    const [, prop, digits, next] = numberAttr as unknown as [string, string, string, string];
+    if (next !== ',') throw apicErrors.jsonParse();
+    const before = text.slice(0, numberAttr.index);
+    const cls =
+      [...before.matchAll(/"([a-z][A-Za-z0-9]+)"\s*:\s*\{\s*"attributes"/g)].pop()?.[1] ?? '';
+    throw new ApicError(
+      400,
+      '120',
+      `unknown property value ${digits.slice(1)}, , name ${prop}, class ${cls} [(Dn0)] Dn0=, `,
+    );
+  }
+  const mo = MoSchema.safeParse(parsed);
+  if (!mo.success) {
+    const root =
+      parsed !== null && typeof parsed === 'object' ? Object.values(parsed)[0] : undefined;
+    if (
+      root !== undefined &&
+      (root === null || typeof root !== 'object' || !('attributes' in root))
+    )
+      throw apicErrors.attributesMissing();
+    throw new ApicError(400, '400', `Malformed MO: ${mo.error.issues[0]?.message ?? 'invalid'}`);
+  }
+  return mo.data;
+}
+
+function hasNonStringAttribute(v: unknown): boolean {
+  if (Array.isArray(v)) return v.some(hasNonStringAttribute);
+  if (v === null || typeof v !== 'object') return false;
+  for (const [k, x] of Object.entries(v)) {
+    if (k === 'attributes' && x !== null && typeof x === 'object') {
+      if (Object.values(x).some((a) => typeof a !== 'string')) return true;
+    } else if (hasNonStringAttribute(x)) return true;
+  }
+  return false;
+}
+
+/** The changes of one write as MO trees (children under their changed parents), each with its status. */
+function changedTree(changes: readonly Change[]): Mo[] {
+  const byDn = new Map<
+    string,
+    { cls: string; attributes: Record<string, string>; children: Mo[] }
+  >();
+  for (const c of changes) {
+    const attributes =
+      c.status === 'created' ? { ...c.attrs, status: 'created' } : { ...c.attrs, status: c.status };
+    byDn.set(c.dn, { cls: c.cls, attributes, children: [] });
+  }
+  const roots: Mo[] = [];
+  // Deletions list children before parents; nest from the deepest DN up.
+  const dns = [...byDn.keys()].sort((a, b) => b.length - a.length);
+  const built = new Map<string, Mo>();
+  for (const dn of dns.reverse()) {
+    const n = byDn.get(dn);
+    if (n === undefined) continue;
+    const mo: Mo = { [n.cls]: { attributes: n.attributes, children: n.children } };
+    built.set(dn, mo);
+  }
+  for (const [dn, mo] of built) {
+    const parent = byDn.get(parentDn(dn));
+    if (parent !== undefined) parent.children.push(mo);
+    else roots.push(mo);
+  }
+  for (const mo of built.values()) {
+    const body = Object.values(mo)[0];
+    if (body !== undefined && (body.children ?? []).length === 0) delete body.children;
+  }
+  return roots;
 }
 
 /** Fingerprint shown by the CLI so a user can check which CA they trust. */

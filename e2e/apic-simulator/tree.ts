@@ -23,24 +23,20 @@ import {
 import {
   buildRn,
   builtinObjects,
+  checkValue,
   classes,
-  commonProps,
+  classForRn,
+  defaultsOf,
+  isKnownClass,
   namingProps,
   parseRn,
   readOnlyProps,
   type ClassMeta,
 } from './classes.ts';
+import { ApicError, apicErrors } from './errors.ts';
 import { matchesFilter, parseFilter, type FilterExpr, FilterSyntaxError } from './filter.ts';
 
-export class ApicError extends Error {
-  constructor(
-    readonly httpStatus: number,
-    readonly code: string,
-    text: string,
-  ) {
-    super(text);
-  }
-}
+export { ApicError } from './errors.ts';
 
 export interface Node {
   readonly cls: string;
@@ -67,6 +63,8 @@ export interface QueryOptions {
   readonly queryTarget: 'self' | 'children' | 'subtree';
   readonly targetSubtreeClass?: ReadonlySet<string>;
   readonly filter?: FilterExpr;
+  /** Filters the objects of the response subtree (children and below). */
+  readonly subtreeFilter?: FilterExpr;
   readonly rspSubtree: 'no' | 'children' | 'full';
   readonly rspSubtreeClass?: ReadonlySet<string>;
   readonly rspPropInclude: 'all' | 'naming-only' | 'config-only';
@@ -92,22 +90,29 @@ export function parseQueryOptions(params: URLSearchParams): QueryOptions {
   const classSet = (name: string): Set<string> | undefined => {
     const v = params.get(name);
     if (v === null || v === '') return undefined;
-    const set = new Set(v.split(',').map((s) => s.trim()));
-    for (const c of set)
-      if (!(c in classes)) throw new ApicError(400, '122', `unknown class ${c} in ${name}`);
+    const set = new Set(
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+    );
+    // A real class without instances here is fine (the APIC just finds none).
+    for (const c of set) if (!isKnownClass(c)) throw apicErrors.unknownClass(c);
     return set;
   };
-  let filter: FilterExpr | undefined;
-  const ft = params.get('query-target-filter');
-  if (ft !== null && ft !== '') {
+  const filterParam = (name: string): FilterExpr | undefined => {
+    const ft = params.get(name);
+    if (ft === null || ft === '') return undefined;
     try {
-      filter = parseFilter(ft);
+      return parseFilter(ft);
     } catch (e) {
       if (e instanceof FilterSyntaxError)
-        throw new ApicError(400, '107', `Invalid query-target-filter: ${e.message}`);
+        throw new ApicError(400, '107', `Invalid ${name}: ${e.message}`);
       throw e;
     }
-  }
+  };
+  const filter = filterParam('query-target-filter');
+  const subtreeFilter = filterParam('rsp-subtree-filter');
   let orderBy: QueryOptions['orderBy'];
   const ob = params.get('order-by');
   if (ob !== null && ob !== '') {
@@ -128,7 +133,11 @@ export function parseQueryOptions(params: URLSearchParams): QueryOptions {
     queryTarget: oneOf('query-target', ['self', 'children', 'subtree'] as const, 'self'),
     targetSubtreeClass: classSet('target-subtree-class'),
     filter,
-    rspSubtree: oneOf('rsp-subtree', ['no', 'children', 'full'] as const, 'no'),
+    ...(subtreeFilter !== undefined ? { subtreeFilter } : {}),
+    // `modified` is for writes (the response lists what changed); a query treats it as `no`.
+    rspSubtree: ((v) => (v === 'modified' ? 'no' : v))(
+      oneOf('rsp-subtree', ['no', 'children', 'full', 'modified'] as const, 'no'),
+    ),
     rspSubtreeClass: classSet('rsp-subtree-class'),
     rspPropInclude: oneOf(
       'rsp-prop-include',
@@ -181,7 +190,7 @@ export class MoTree {
     dn: string,
     attrs: Record<string, string>,
   ): Record<string, string> {
-    const out: Record<string, string> = { ...commonProps, ...meta.props, ...attrs };
+    const out: Record<string, string> = { ...defaultsOf(meta), ...attrs };
     out.dn = dn;
     out.modTs = this.timestamp();
     return out;
@@ -212,7 +221,8 @@ export class MoTree {
   }
 
   /** HTTP DELETE on /api/mo/{dn}: removes the subtree; deleting a missing DN is a no-op, as on the APIC. */
-  delete(dn: string): Change[] {
+  delete(rawDn: string): Change[] {
+    const dn = this.canonicalDn(rawDn);
     if (dn === '' || dn === 'uni' || dn === 'comp')
       throw new ApicError(400, '400', `cannot delete ${dn || 'root'}`);
     const changes: Change[] = [];
@@ -225,7 +235,8 @@ export class MoTree {
    * urlDn, or a child of it (the form acitoolkit uses: POST to
    * /api/mo/uni.json with an fvTenant body).
    */
-  post(urlDn: string, body: Mo): Change[] {
+  post(rawUrlDn: string, body: Mo): Change[] {
+    const urlDn = this.canonicalDn(rawUrlDn);
     const planned: PlannedOp[] = [];
     // DN -> class for objects that exist after the planned ops so far.
     const pending = new Map<string, string | null>();
@@ -239,8 +250,10 @@ export class MoTree {
       if (keys.length !== 1) throw errParse('Each managed object must have exactly one class');
       const cls = keys[0] as string;
       const meta = classes[cls];
-      if (meta === undefined) throw new ApicError(400, '122', `unknown class ${cls}`);
+      if (meta === undefined) throw apicErrors.unknownClass(cls);
       const moBody = mo[cls] ?? {};
+      if (moBody.attributes === undefined && (moBody.children ?? []).length > 0)
+        throw apicErrors.attributesMissing();
       const attrs: MoAttributes = { ...(moBody.attributes ?? {}) };
       for (const [k, v] of Object.entries(attrs)) {
         if (typeof v !== 'string') throw errParse(`property ${k} of ${cls} must be a string`);
@@ -267,15 +280,19 @@ export class MoTree {
       }
       const clean: Record<string, string> = {};
       for (const [k, v] of Object.entries(attrs)) {
-        if (readOnlyProps.has(k)) continue;
-        if (!(k in meta.props) && !(k in commonProps)) {
-          throw new ApicError(
-            400,
-            '121',
-            `unknown property value ${v}, name ${k}, class ${cls} [(Dn0)] Dn0=${dn}, `,
-          );
+        if (k === 'dn' || k === 'rn' || k === 'status') continue;
+        const p = meta.props[k];
+        if (p === undefined) {
+          // Read-only properties every MO carries may be echoed back; anything else is unknown.
+          if (readOnlyProps.has(k)) continue;
+          if (meta.open === true) {
+            clean[k] = v;
+            continue;
+          }
+          throw apicErrors.unknownAttribute(k, cls);
         }
-        clean[k] = v;
+        if (p.readOnly === true) continue;
+        clean[k] = checkValue(cls, dn, k, p, v);
       }
       meta.normalize?.(clean);
       if (!exists) {
@@ -283,12 +300,16 @@ export class MoTree {
           throw new ApicError(400, '102', `configured object ((Dn0)) not found Dn0=${dn}, `);
         }
         const pdn = parentDn(dn);
-        const pcls = classOf(pdn);
+        const pcls = classOf(pdn) ?? this.planImplicit(pdn, classOf, planned, pending);
         if (pcls === undefined) {
           throw new ApicError(400, '102', `parent object ((Dn0)) of ${dn} not found Dn0=${pdn}, `);
         }
         if (!meta.parents.includes('*') && !meta.parents.includes(pcls)) {
-          throw errParse(`class ${cls} cannot be contained in ${pcls} (${pdn})`);
+          throw new ApicError(
+            400,
+            '400',
+            `Invalid request. Can not contain child '${lastRn(dn)}' under parent '${pdn}'`,
+          );
         }
         const naming = parseRn(meta, lastRn(dn)) ?? {};
         planned.push({ kind: 'create', cls, dn, attrs: { ...naming, ...clean } });
@@ -303,6 +324,52 @@ export class MoTree {
     };
     plan(body, undefined, true);
     return this.apply(planned);
+  }
+
+  /**
+   * Parents the APIC creates by itself: a missing container whose class has
+   * no naming properties (`svcCont`, `userext`, `infra`) is created with the
+   * first object placed in it, when its own parent exists.
+   */
+  private planImplicit(
+    dn: string,
+    classOf: (dn: string) => string | undefined,
+    planned: PlannedOp[],
+    pending: Map<string, string | null>,
+  ): string | undefined {
+    if (dn === '') return undefined;
+    const pdn = parentDn(dn);
+    const pcls = classOf(pdn) ?? this.planImplicit(pdn, classOf, planned, pending);
+    if (pcls === undefined) return undefined;
+    const cls = classForRn(pcls, lastRn(dn));
+    const meta = cls === undefined ? undefined : classes[cls];
+    if (cls === undefined || meta === undefined || meta.naming.length > 0 || meta.rn.includes('{'))
+      return undefined;
+    planned.push({ kind: 'create', cls, dn, attrs: {} });
+    pending.set(dn, cls);
+    return cls;
+  }
+
+  /**
+   * The DN as the APIC names it: each RN rebuilt from its naming values, so
+   * `uni/tn-[name]` and `uni/tn-name` are the same object.
+   */
+  canonicalDn(dn: string): string {
+    let parentCls = 'topRoot';
+    const out: string[] = [];
+    for (const rn of splitDn(dn)) {
+      const prefix = out.join('/');
+      const here = out.length === 0 ? rn : `${prefix}/${rn}`;
+      const known = this.nodes.get(here)?.cls;
+      const cls = known ?? classForRn(parentCls, rn);
+      const meta = cls === undefined ? undefined : classes[cls];
+      const naming = meta === undefined ? undefined : parseRn(meta, rn);
+      const rebuilt =
+        meta !== undefined && naming !== undefined ? buildRn(meta, naming) : undefined;
+      out.push(rebuilt ?? rn);
+      parentCls = cls ?? '';
+    }
+    return out.join('/');
   }
 
   private resolveDn(
@@ -325,9 +392,11 @@ export class MoTree {
           throw errParse(`naming property ${p}='${v}' of ${cls} disagrees with dn ${dn}`);
         }
       }
-      return dn;
+      const rn = buildRn(meta, rnProps) ?? lastRn(dn);
+      const pdn = parentDn(dn);
+      return pdn === '' ? rn : `${pdn}/${rn}`;
     };
-    const dnAttr = attrs.dn;
+    const dnAttr = attrs.dn === undefined ? undefined : this.canonicalDn(attrs.dn);
     const rnAttr = attrs.rn;
     if (urlDn !== undefined) {
       if (dnAttr !== undefined) {
@@ -394,7 +463,8 @@ export class MoTree {
   }
 
   /** GET /api/mo/{dn}.json */
-  queryMo(dn: string, opts: QueryOptions): { total: number; imdata: Mo[] } {
+  queryMo(rawDn: string, opts: QueryOptions): { total: number; imdata: Mo[] } {
+    const dn = this.canonicalDn(rawDn);
     const node = this.nodes.get(dn);
     if (node === undefined || dn === '') return { total: 0, imdata: [] };
     return this.finish(this.targets([node], opts), opts);
@@ -402,7 +472,7 @@ export class MoTree {
 
   /** GET /api/class/{class}.json */
   queryClass(cls: string, opts: QueryOptions): { total: number; imdata: Mo[] } {
-    if (!(cls in classes)) throw new ApicError(400, '122', `unknown class ${cls}`);
+    if (!isKnownClass(cls)) throw apicErrors.unknownClass(cls);
     const roots = [...(this.byClass.get(cls) ?? [])].map((dn) => this.nodes.get(dn) as Node);
     return this.finish(this.targets(roots, opts), opts);
   }
@@ -453,15 +523,27 @@ export class MoTree {
       for (const p of namingProps(meta)) out[p] = n.attrs[p] ?? '';
       return out;
     }
-    for (const [k, v] of Object.entries(n.attrs))
-      if (k in meta.props || k in commonProps) out[k] = v;
+    for (const [k, v] of Object.entries(n.attrs)) {
+      const p = meta.props[k];
+      const configurable =
+        p !== undefined ? p.readOnly !== true : meta.open === true && !readOnlyProps.has(k);
+      if (configurable) out[k] = v;
+    }
     return out;
   }
 
-  private hasClassBelow(n: Node, set: ReadonlySet<string>): boolean {
+  /** Whether an object belongs in the response subtree (rsp-subtree-class, rsp-subtree-filter). */
+  private inSubtree(n: Node, opts: QueryOptions): boolean {
+    return (
+      (opts.rspSubtreeClass === undefined || opts.rspSubtreeClass.has(n.cls)) &&
+      (opts.subtreeFilter === undefined || matchesFilter(opts.subtreeFilter, n.cls, n.attrs))
+    );
+  }
+
+  private wantedBelow(n: Node, opts: QueryOptions): boolean {
     for (const c of n.children) {
       const child = this.nodes.get(c) as Node;
-      if (set.has(child.cls) || this.hasClassBelow(child, set)) return true;
+      if (this.inSubtree(child, opts) || this.wantedBelow(child, opts)) return true;
     }
     return false;
   }
@@ -470,14 +552,18 @@ export class MoTree {
     const attributes = this.props(n, opts);
     if (depth === 'no' || n.children.size === 0) return { [n.cls]: { attributes } };
     const children: Mo[] = [];
-    const sorted = [...n.children].sort();
-    for (const c of sorted) {
+    // Children come by RN, descending, as the APIC returns them: cisco.aci's
+    // targets read them back by position (aci_bd: rsmldsn, rsBDToFhs,
+    // igmpIfP; aci_contract_subject: outtmnl before intmnl).
+    const byRnDescending = [...n.children].sort((a, b) => {
+      const ra = lastRn(a);
+      const rb = lastRn(b);
+      return ra < rb ? 1 : ra > rb ? -1 : 0;
+    });
+    for (const c of byRnDescending) {
       const child = this.nodes.get(c) as Node;
-      const set = opts.rspSubtreeClass;
       const include =
-        set === undefined ||
-        set.has(child.cls) ||
-        (depth === 'full' && this.hasClassBelow(child, set));
+        this.inSubtree(child, opts) || (depth === 'full' && this.wantedBelow(child, opts));
       if (!include) continue;
       children.push(this.render(child, opts, depth === 'full' ? 'full' : 'no'));
     }

@@ -93,11 +93,19 @@ export async function ensureBinaries(log: (line: string) => void = () => {}): Pr
       await rm(staging, { recursive: true, force: true });
       await mkdir(staging, { recursive: true });
       const started = Date.now();
-      await run('go', ['build', '-trimpath', '-o', staging + path.sep, ...packages], {
-        cwd: moduleDir,
-        env: { ...process.env, CGO_ENABLED: '0' },
-        maxBuffer: 64 * 1024 * 1024,
-      });
+      // A cold build is silent for minutes: say every half minute that it is still going.
+      const heartbeat = setInterval(() => {
+        log(`  still building ${name}: ${Math.round((Date.now() - started) / 1000)}s`);
+      }, 30_000);
+      try {
+        await run('go', ['build', '-trimpath', '-o', staging + path.sep, ...packages], {
+          cwd: moduleDir,
+          env: { ...process.env, CGO_ENABLED: '0' },
+          maxBuffer: 64 * 1024 * 1024,
+        });
+      } finally {
+        clearInterval(heartbeat);
+      }
       for (const pkg of packages) {
         if (goOutputName(pkg) !== binaryName(pkg)) {
           await rename(path.join(staging, goOutputName(pkg)), path.join(staging, binaryName(pkg)));

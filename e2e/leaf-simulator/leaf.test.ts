@@ -1,7 +1,11 @@
 import test from 'ava';
-import { bridgeDomainEncapVlan } from '../../agents/host/node-agents.ts';
+import {
+  bridgeDomainEncapVlan,
+  bridgeDomainGroup,
+  bridgeDomainVni,
+} from '../../agents/host/node-agents.ts';
 import { AciFabricSpec } from '../../crds/index.ts';
-import { bridgeDomainsOfFabric } from './fabric.ts';
+import { bridgeDomainsOfFabric, vxlanOfFabric } from './fabric.ts';
 import {
   AciRouterMac,
   LeafBridge,
@@ -10,9 +14,12 @@ import {
   netnsPathOf,
   nodePortArgs,
   parseBridgeDomain,
+  parseVxlan,
   parseFdb,
   sviAddressLines,
+  groupSenderName,
   sviPortArgs,
+  tunnelPortArgs,
 } from './leaf.ts';
 
 const bd = { name: 'bd-pods', vlan: 3021, subnets: ['10.2.0.1/16', '10.3.0.1/16'] };
@@ -81,9 +88,24 @@ test('the CLI’s bridge domain syntax', (t) => {
   t.deepEqual(parseBridgeDomain('bd-pods:3021:10.2.0.1/16,10.3.0.1/16'), bd);
   t.throws(() => parseBridgeDomain('bd-pods:x:10.2.0.1/16'));
   t.throws(() => parseBridgeDomain('bd-pods:5000:10.2.0.1/16'));
+  t.deepEqual(parseBridgeDomain('bd-pods:3021:10.2.0.1/16:7654321:225.20.1.9'), {
+    ...bd,
+    subnets: ['10.2.0.1/16'],
+    vni: 7654321,
+    group: '225.20.1.9',
+  });
+  t.throws(() => parseBridgeDomain('bd-pods:3021:10.2.0.1/16:7654321'), undefined, 'no group');
+  t.throws(() => parseBridgeDomain('bd-pods:3021:10.2.0.1/16:16777216:225.20.1.9'));
+  t.deepEqual(parseVxlan('10.0.0.32/16:4093:8472'), {
+    anycastVtep: '10.0.0.32/16',
+    infraVlan: 4093,
+    udpPort: 8472,
+  });
+  t.deepEqual(parseVxlan('10.0.0.32/16:4093'), { anycastVtep: '10.0.0.32/16', infraVlan: 4093 });
+  t.throws(() => parseVxlan('10.0.0.32:4093'));
 });
 
-test('from an AciFabric: the pod BD with the host agent’s encap VLAN and the IPv4 pod subnets', (t) => {
+test('from an AciFabric: the pod BD with the host agent’s encap VLAN and the pod subnets', (t) => {
   const spec = AciFabricSpec.parse({
     systemId: 'kube-pod1',
     apic: {
@@ -102,7 +124,8 @@ test('from an AciFabric: the pod BD with the host agent’s encap VLAN and the I
     },
     network: {
       nodeSubnet: '10.1.0.1/16',
-      podSubnets: ['10.2.0.1/16', 'fd00:2::1/64'],
+      // IPv4 only: the AciFabric refuses IPv6 until it leaves the node (docs/dataplane.md).
+      podSubnets: ['10.2.0.1/16', '10.3.0.1/16'],
       nodeServiceSubnet: '10.5.0.1/24',
       kubeapiVlan: 4001,
       serviceVlan: 4003,
@@ -111,8 +134,55 @@ test('from an AciFabric: the pod BD with the host agent’s encap VLAN and the I
   });
   const [bd] = bridgeDomainsOfFabric(spec);
   t.truthy(bd);
-  t.deepEqual(bd?.subnets, ['10.2.0.1/16']);
+  t.deepEqual(bd?.subnets, ['10.2.0.1/16', '10.3.0.1/16']);
   t.is(bd?.vlan, bridgeDomainEncapVlan(bd?.name ?? '', { start: 3000, end: 3099 }));
+  t.is(vxlanOfFabric(spec), undefined);
+  const vxlan = AciFabricSpec.parse({
+    ...spec,
+    aci: { ...spec.aci, vmmDomain: { ...spec.aci.vmmDomain, encapType: 'vxlan' } },
+  });
+  const [tunnelled] = bridgeDomainsOfFabric(vxlan);
+  t.is(tunnelled?.vni, bridgeDomainVni(tunnelled?.name ?? ''));
+  t.is(
+    tunnelled?.group,
+    bridgeDomainGroup(tunnelled?.name ?? '', { start: '225.20.1.1', end: '225.20.255.255' }),
+  );
+  t.deepEqual(vxlanOfFabric(vxlan), {
+    anycastVtep: '10.0.0.32/16',
+    infraVlan: 4093,
+    udpPort: 8472,
+  });
+});
+
+test('vxlan: a tunnel port is an access port of the BD’s leaf-local VLAN with the BD’s VNI; one sender per BD to its group', (t) => {
+  t.deepEqual(
+    tunnelPortArgs(
+      't1-3021',
+      '10.0.7.10',
+      { ...bd, vni: 0x1234, group: '225.20.1.9' },
+      {
+        anycastVtep: '10.0.0.32/16',
+        infraVlan: 4093,
+      },
+    ),
+    [
+      '--may-exist',
+      'add-port',
+      LeafBridge,
+      't1-3021',
+      'tag=3021',
+      '--',
+      'set',
+      'Interface',
+      't1-3021',
+      'type=vxlan',
+      'options:remote_ip=10.0.7.10',
+      'options:local_ip=10.0.0.32',
+      `options:key=${0x1234}`,
+      'options:dst_port=8472',
+    ],
+  );
+  t.is(groupSenderName(bd), 'g3021');
 });
 
 test('an L3Out: the leaf on the external bridge with a default route, the bridge domains routed to it from outside', (t) => {

@@ -20,7 +20,8 @@ import { OperatorName, OperatorNamespace } from '../../operator/render/install.t
 import { Cluster, freePort } from '../cluster/cluster.ts';
 import { clusterDnsIP, clusterDomain } from '../cluster/node-config.ts';
 import { ensureImages, type ImageArchives } from '../images/images.ts';
-import { bridgeDomainsOfFabric } from '../leaf-simulator/fabric.ts';
+import { bridgeDomainsOfFabric, vxlanOfFabric } from '../leaf-simulator/fabric.ts';
+import { nodeVtep } from '../../agents/host/node-agents.ts';
 import { seedFabricPrerequisites } from './apic-admin.ts';
 import { eventually } from './cluster.ts';
 import { repoRoot } from './paths.ts';
@@ -60,6 +61,10 @@ export interface RealEnvironmentOptions {
   nodes?: number;
   /** `spec.aci.vmmDomain.encapType` of the fabric: how pod traffic reaches the leaf. */
   encapType?: 'vlan' | 'vxlan';
+  /** A test's own edit of the AciFabric before it is applied (as a user edits the sample). */
+  editFabric?: (fabric: Fabric) => void;
+  /** More arguments for the leaf simulator (e2e/leaf-simulator/cli.ts), e.g. its OpFlex server. */
+  leafArgs?: string[];
   log?: (line: string) => void;
 }
 
@@ -163,8 +168,14 @@ export async function testFabric(
  * The simulated leaf every node's uplink (eth1) is cabled to, with the
  * fabric's bridge domains; a cluster component, so `cluster:down` removes it.
  */
-export async function startLeaf(cluster: Cluster, fabric: Fabric): Promise<void> {
-  const domains = bridgeDomainsOfFabric(AciFabricSpec.parse(fabric.spec));
+export async function startLeaf(
+  cluster: Cluster,
+  fabric: Fabric,
+  extraArgs: readonly string[] = [],
+): Promise<void> {
+  const spec = AciFabricSpec.parse(fabric.spec);
+  const domains = bridgeDomainsOfFabric(spec);
+  const vxlan = vxlanOfFabric(spec);
   const network = cluster.network;
   await cluster.launch(
     'leaf-simulator',
@@ -172,14 +183,29 @@ export async function startLeaf(cluster: Cluster, fabric: Fabric): Promise<void>
     tsx(
       'e2e/leaf-simulator/cli.ts',
       `--name=aci-leaf-${network?.id ?? 'x'}`,
-      ...domains.map((bd) => `--bd=${bd.name}:${bd.vlan}:${bd.subnets.join(',')}`),
-      ...cluster.realNodes.map((node) => `--node=${node.name}=/run/netns/${node.netns}:eth1`),
+      ...domains.map(
+        (bd) =>
+          `--bd=${bd.name}:${bd.vlan}:${bd.subnets.join(',')}` +
+          (bd.vni !== undefined && bd.group !== undefined ? `:${bd.vni}:${bd.group}` : ''),
+      ),
+      // VXLAN: the leaf's anycast VTEP on the infra VLAN, where every node's tunnel ends.
+      ...(vxlan
+        ? [`--vxlan=${vxlan.anycastVtep}:${vxlan.infraVlan}:${vxlan.udpPort ?? 8472}`]
+        : []),
+      // With VXLAN the leaf knows each node's VTEP (ACI's from the infra DHCP lease it serves;
+      // here the address the host agent derives from the node's, nodeVtep).
+      ...cluster.realNodes.map(
+        (node) =>
+          `--node=${node.name}=/run/netns/${node.netns}:eth1` +
+          (vxlan ? `:${nodeVtep({ nodeIPs: [node.ip] }).split('/')[0] ?? ''}` : ''),
+      ),
       // Routes the pod subnets to this machine's namespace, where the API server and the APIC are.
       ...(network
         ? [
             `--l3out=${network.bridge}:acil3-${network.id}:${network.leafAddress}/${network.prefixLength}:${network.gateway}`,
           ]
         : []),
+      ...extraArgs,
     ),
   );
   const leafLog = path.join(cluster.logDir, 'leaf-simulator.log');
@@ -213,8 +239,8 @@ export async function installAsReadme(
     '--timeout=300s',
   ]);
   const namespace = fabric.spec.namespace;
-  log(`Namespace ${namespace} with the Secrets aci-apic-credentials and aci-apic-ca`);
-  await kubectl(['create', 'namespace', namespace]);
+  // The install made the namespace (with the operator's Role in it); the user adds the Secrets.
+  log(`Secrets aci-apic-credentials and aci-apic-ca in ${namespace}`);
   await kubectl([
     '-n',
     namespace,
@@ -380,8 +406,9 @@ export async function startRealEnvironment(
   const log = options.log ?? (() => {});
   const { cluster, images, apic } = await startRealCluster(options);
   const fabric = await testFabric(cluster, apic, options.encapType ?? 'vlan');
+  options.editFabric?.(fabric);
   try {
-    await startLeaf(cluster, fabric);
+    await startLeaf(cluster, fabric, options.leafArgs);
     await installAsReadme(cluster, apic, fabric, log);
     await deployClusterDns(cluster, images);
   } catch (error) {

@@ -3,10 +3,12 @@
  * connectivity probes run inside a pod with `agnhost connect`, as the
  * upstream network e2e suites probe (exit status 0 means connected).
  */
-import type { V1NetworkPolicy } from '@kubernetes/client-node';
+import type { V1NetworkPolicy, V1NetworkPolicyPeer } from '@kubernetes/client-node';
+import ipaddr from 'ipaddr.js';
 import type { KubeClient } from '../../lib/kube/client.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
 import { eventually } from './cluster.ts';
+import type { ModelPod } from './opflex/netpol-model.ts';
 
 export interface PodInfo {
   name: string;
@@ -90,7 +92,39 @@ export async function podsOf(
 }
 
 interface Exec {
-  kubectl(args: string[]): Promise<string>;
+  kubectl(args: string[], input?: string): Promise<string>;
+}
+
+/**
+ * The real-node files' servers: a namespace with `replicas` agnhost pods (`app=server`, port
+ * 8080) behind a ClusterIP Service `server` on port 80 (and, when asked, a NodePort Service
+ * `server-np`), rolled out.
+ */
+export async function deployAgnhostServers(
+  env: Exec,
+  namespace: string,
+  image: string,
+  options: { replicas?: number; nodePort?: boolean } = {},
+): Promise<void> {
+  await env.kubectl(['create', 'namespace', namespace]);
+  await env.kubectl(
+    ['apply', '-f', '-'],
+    JSON.stringify(agnhostDeployment(namespace, 'server', options.replicas ?? 4, image)),
+  );
+  const expose = (...extra: string[]) =>
+    env.kubectl([
+      '-n',
+      namespace,
+      'expose',
+      'deployment',
+      'server',
+      ...extra,
+      '--port=80',
+      '--target-port=8080',
+    ]);
+  await expose();
+  if (options.nodePort) await expose('--name=server-np', '--type=NodePort');
+  await env.kubectl(['-n', namespace, 'rollout', 'status', 'deployment/server', '--timeout=300s']);
 }
 
 /** Succeeds once `from` opens a TCP connection to `target` (host:port); retries until the deadline. */
@@ -160,8 +194,10 @@ export function netpolModelPod(namespace: string, name: string, image: string): 
 }
 
 /**
- * Probes every target from one pod in one exec (a shell loop of `agnhost
- * connect`): one line per target, "<target> ok" or "<target> no".
+ * Probes every target from one pod in one exec (`agnhost connect` per target,
+ * all at once, so a blocked target costs its timeout once, not once per
+ * target): one line per target, "<target> ok" or "<target> no" (each a
+ * single short write, so lines never interleave).
  */
 export async function probeAll(
   env: Exec,
@@ -169,7 +205,7 @@ export async function probeAll(
   from: string,
   targets: readonly string[],
 ): Promise<Map<string, boolean>> {
-  const script = `for t in ${targets.join(' ')}; do if /agnhost connect "$t" --timeout=1s >/dev/null 2>&1; then echo "$t ok"; else echo "$t no"; fi; done`;
+  const script = `for t in ${targets.join(' ')}; do (if /agnhost connect "$t" --timeout=1s >/dev/null 2>&1; then echo "$t ok"; else echo "$t no"; fi) & done; wait`;
   const out = await env.kubectl([
     '-n',
     namespace,
@@ -187,7 +223,73 @@ export async function probeAll(
     const [target = '', verdict] = line.split(' ');
     result.set(target, verdict === 'ok');
   }
+  const missing = targets.filter((x) => !result.has(x));
+  if (missing.length > 0) throw new Error(`${from}: no verdict for ${missing.join(' ')}`);
   return result;
+}
+
+/** A peer no pod address is in (TEST-NET-1): what an ipBlock covering no model pod becomes. */
+const NoPodPeer: V1NetworkPolicyPeer = { ipBlock: { cidr: '192.0.2.1/32' } };
+
+const inCidr = (ip: string, cidr: string): boolean =>
+  ipaddr.parse(ip).match(ipaddr.parseCIDR(cidr));
+
+/**
+ * The netpol model's ipBlock peers name pods by the model's addresses
+ * (`<prefix>.<namespace>.<pod>`); real pods have what their node's IPAM
+ * gave them. Each ipBlock becomes the same set of pods in real addresses:
+ * a block covering every model pod becomes the pod subnet (its excepted
+ * pods as /32 excepts), any other block one /32 peer per covered pod that
+ * is not excepted. The truth table (referenceAllowed on the real pods) is
+ * the same as the model's.
+ */
+export function realizeIpBlocks(
+  policies: readonly V1NetworkPolicy[],
+  model: readonly ModelPod[],
+  real: readonly ModelPod[],
+  podSubnet: string,
+): V1NetworkPolicy[] {
+  const realIp = (m: ModelPod): string => {
+    const r = real.find((p) => p.namespace === m.namespace && p.name === m.name);
+    if (!r) throw new Error(`no real pod ${m.namespace}/${m.name}`);
+    return r.ip;
+  };
+  const peers = (list: V1NetworkPolicyPeer[] | undefined): V1NetworkPolicyPeer[] | undefined =>
+    list?.flatMap((peer) => {
+      const block = peer.ipBlock;
+      if (!block) return [peer];
+      const excepted = (m: ModelPod) => (block.except ?? []).some((e) => inCidr(m.ip, e));
+      const covered = model.filter((m) => inCidr(m.ip, block.cidr));
+      if (covered.length === model.length) {
+        const except = covered.filter(excepted).map((m) => `${realIp(m)}/32`);
+        return [{ ipBlock: { cidr: podSubnet, ...(except.length > 0 ? { except } : {}) } }];
+      }
+      const kept = covered.filter((m) => !excepted(m));
+      return kept.length > 0
+        ? kept.map((m) => ({ ipBlock: { cidr: `${realIp(m)}/32` } }))
+        : [NoPodPeer];
+    });
+  return policies.map((policy) => {
+    const spec = policy.spec;
+    if (!spec) return policy;
+    return {
+      ...policy,
+      spec: {
+        ...spec,
+        ...(spec.ingress
+          ? {
+              ingress: spec.ingress.map((r) => ({
+                ...r,
+                ...(r._from ? { _from: peers(r._from) } : {}),
+              })),
+            }
+          : {}),
+        ...(spec.egress
+          ? { egress: spec.egress.map((r) => ({ ...r, ...(r.to ? { to: peers(r.to) } : {}) })) }
+          : {}),
+      },
+    };
+  });
 }
 
 /**

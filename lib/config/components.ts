@@ -5,6 +5,7 @@
  * file is the contract: render produces it, the component validates it.
  */
 import { z } from 'zod';
+import { OpflexSessionConfig } from './opflex-session.ts';
 
 const logLevel = z.enum(['debug', 'info', 'warn', 'error']);
 const epgRef = z.object({ tenant: z.string(), applicationProfile: z.string(), name: z.string() });
@@ -21,10 +22,29 @@ export const paths = {
   ovsRunDir: '/usr/local/var/run/openvswitch',
 } as const;
 
+/**
+ * The node directories the node's containers mount (host path -> container
+ * path). Each is the one folder a component needs, never the node's whole
+ * /var or /run: /run holds the container runtime's socket, and write access
+ * to it is root on the node. The host paths are where the original keeps
+ * them (/var/run is /run on every distribution).
+ */
+export const nodeDirs = {
+  state: { host: '/var/lib/aci-containers', container: paths.stateDir },
+  cniSocket: {
+    host: '/var/run/aci-containers',
+    container: paths.cniSocket.slice(0, paths.cniSocket.lastIndexOf('/')),
+  },
+  ovsRun: { host: '/var/run/openvswitch', container: paths.ovsRunDir },
+  netns: { host: '/run/netns', container: '/run/netns' },
+} as const;
+
 export const ports = {
   controllerHealth: 8091,
   hostAgentHealth: 8090,
+  opflexAgentHealth: 8092,
   openvswitchHealth: 8093,
+  mcastDaemonHealth: 8094,
   operatorHealth: 8081,
   operatorMetrics: 8080,
 } as const;
@@ -40,7 +60,9 @@ export const ControllerConfig = z.object({
     hosts: z.array(z.string()).min(1),
     method: z.enum(['Password', 'Certificate']),
     certificateName: z.string().optional(),
-    /** Mounted Secret: files `username` and `password` or `privateKey`. */
+    /** User name when the Secret has no `username` file (acc-provision's Secret). */
+    username: z.string().optional(),
+    /** Mounted Secret: files `username` and `password` or `privateKey` (or acc-provision's `user.key`). */
     credentialsDir: z.string(),
     /** Mounted CA bundle file, when the AciFabric names one. */
     caBundleFile: z.string().optional(),
@@ -59,7 +81,19 @@ export const ControllerConfig = z.object({
       multicastRange: z.object({ start: z.string(), end: z.string() }),
       multicastFabricAddress: z.string().optional(),
       vlanPool: z.object({ start: z.number(), end: z.number() }).optional(),
+      controllerAddress: z.string().optional(),
+      nestedInside: z
+        .object({ type: z.enum(['vmware', 'openstack']), name: z.string() })
+        .optional(),
     }),
+    /** What the controller provisions beyond its dynamic objects (AciFabric spec.aci.provision). */
+    provision: z.enum(['Fabric', 'Tenant', 'None']).default('None'),
+    /** Take over objects annotated by acc-provision / the original controller. */
+    adoptExisting: z.boolean().default(false),
+    customEndpointGroups: z.array(z.string()).default([]),
+    /** IP SLA probe interval of the service endpoints in seconds; 0: no tracking. */
+    serviceMonitorInterval: z.number().int().min(0).default(0),
+    legacyNaming: z.boolean().default(false),
     applicationProfile: z.string(),
     defaultEndpointGroup: epgRef,
     systemEndpointGroup: epgRef,
@@ -86,7 +120,21 @@ export const ControllerConfig = z.object({
   }),
   loadBalancing: z.object({ maxNodesServiceGraph: z.number().int().min(1) }),
   healthPort: z.number().int(),
-  leaderElection: z.object({ namespace: z.string(), leaseName: z.string() }),
+  leaderElection: z
+    .object({
+      namespace: z.string(),
+      leaseName: z.string(),
+      // client-go's timings (15 s, 10 s, 2 s) when absent; shorter ones trade API load for faster failover.
+      leaseDurationSeconds: z.number().int().min(1).optional(),
+      renewDeadlineMs: z.number().int().min(1).optional(),
+      retryPeriodMs: z.number().int().min(1).optional(),
+    })
+    .refine(
+      (l) =>
+        (l.leaseDurationSeconds ?? 15) * 1000 > (l.renewDeadlineMs ?? 10_000) &&
+        (l.renewDeadlineMs ?? 10_000) > (l.retryPeriodMs ?? 2000),
+      'leaderElection: leaseDurationSeconds must exceed renewDeadlineMs, which must exceed retryPeriodMs',
+    ),
 });
 export type ControllerConfig = z.infer<typeof ControllerConfig>;
 
@@ -107,6 +155,8 @@ export const HostAgentConfig = z.object({
   uplinkInterface: z.string().min(1).max(15).optional(),
   /** VMM domain VLAN pool: the bridge domains' encap VLANs with vlan encap. */
   vlanPool: z.object({ start: z.number().int(), end: z.number().int() }).optional(),
+  /** VMM domain multicast range: the bridge domains' groups (GIPo) with vxlan encap. */
+  multicastRange: z.object({ start: z.string(), end: z.string() }).optional(),
   aci: z.object({
     tenant: z.string(),
     defaultEndpointGroup: epgRef,
@@ -114,6 +164,8 @@ export const HostAgentConfig = z.object({
     systemNamespaces: z.array(z.string()),
     podBridgeDomain: z.string(),
   }),
+  /** AciFabric spec.aci.opflex as the opflex agent takes it (less the agent name: the node's); absent, no OpFlex session. */
+  opflex: OpflexSessionConfig.omit({ name: true }).optional(),
   healthPort: z.number().int(),
 });
 export type HostAgentConfig = z.infer<typeof HostAgentConfig>;

@@ -61,3 +61,10 @@ export function aciNames(spec: Pick<AciFabricSpec, 'systemId' | 'aci'>): AciName
     objectPrefix: prefix,
   };
 }
+
+/**
+ * The controller's IPAM ledger (a ConfigMap in the component namespace): the
+ * controller commits every allocation to it, and the operator grants exactly
+ * this name.
+ */
+export const IpamLedgerName = 'aci-containers-ipam';

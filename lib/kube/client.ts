@@ -65,18 +65,39 @@ export interface WatchHandle {
   stop(): void;
 }
 
-type Counter = (method: string) => void;
+/** The request's method and path; RBAC tests map them to the verbs and resources a component uses. */
+type Counter = (method: string, path: string) => void;
 
 export class KubeClient {
   private agent?: https.Agent;
   private readonly server: URL;
   /** Counts every request by verb; benchmarks read it to report requests per reconcile. */
   onRequest: Counter = () => {};
+  /**
+   * Called synchronously before every write (any verb but GET) is handed to
+   * the connection pool; it throws to refuse the write. A leader fences its
+   * writes with it: a process resumed after a pause past its lease must not
+   * write what it decided before the pause (see withWriteGuard).
+   */
+  private writeGuard: (() => void) | undefined;
 
   constructor(readonly config: KubeConfig) {
     const cluster = config.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     this.server = new URL(cluster.server);
+  }
+
+  /**
+   * A client on the same kubeconfig whose writes first pass `guard`, checked
+   * after every await of the request's preparation, right before the request
+   * is made (its bytes still wait for a pooled socket). Reads are never
+   * guarded.
+   */
+  withWriteGuard(guard: () => void): KubeClient {
+    const guarded = new KubeClient(this.config);
+    guarded.onRequest = (...args) => this.onRequest(...args);
+    guarded.writeGuard = guard;
+    return guarded;
   }
 
   /** Closes pooled connections so the process can exit. */
@@ -131,13 +152,17 @@ export class KubeClient {
     body?: unknown,
     contentType = 'application/json',
     timeoutMs = 30_000,
+    signal?: AbortSignal,
   ): Promise<T> {
-    this.onRequest(method);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = payload
       ? { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(payload)) }
       : {};
     const options = await this.options(method, path, headers);
+    // An aborted signal destroys the request: callers with a deadline (lease renewals) bound the whole exchange.
+    if (signal) options.signal = signal;
+    if (method !== 'GET') this.writeGuard?.();
+    this.onRequest(method, path);
     return new Promise<T>((resolve, reject) => {
       const req = https.request(options, (res) => {
         const chunks: Buffer[] = [];
@@ -293,7 +318,7 @@ export class KubeClient {
     const info: ResourceInfo = resourceFor(apiVersion, kind);
     const query = listQuery({ ...options, limit: undefined });
     const path = `${collectionPath(info, options.namespace)}${query}${query ? '&' : '?'}watch=1&allowWatchBookmarks=true&timeoutSeconds=${options.timeoutSeconds ?? 300}`;
-    this.onRequest('WATCH');
+    this.onRequest('WATCH', path);
     const requestOptions = await this.options('GET', path, {});
     let stopRequested = false;
     let request: ReturnType<typeof https.request> | undefined;

@@ -21,7 +21,8 @@ export interface HealthServer {
 export async function startHealthServer(
   port: number,
   checks: HealthChecks,
-  host = '0.0.0.0',
+  /** Loopback unless the caller names an address: the probes and the scrape say where (docs/operator.md). */
+  host = '127.0.0.1',
 ): Promise<HealthServer> {
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];

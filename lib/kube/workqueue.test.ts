@@ -66,7 +66,7 @@ test('failures retry with growing backoff until success', async (t) => {
       done.resolve();
     },
     {
-      backoff: { initialMs: 5, maxMs: 100, jitter: 0 },
+      backoff: { initialMs: 5, maxMs: 100, jitter: 'none' },
       onError: (_key, _error, attempt) => errors.push(attempt),
     },
   );

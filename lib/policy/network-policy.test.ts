@@ -1,7 +1,7 @@
 /**
  * The NetworkPolicy compiler: table cases for each semantic rule, the
  * upstream cases and random policies checked against the independent
- * reference model (agents/opflex/testkit/netpol-model.ts) by evaluating the
+ * reference model (e2e/support/opflex/netpol-model.ts) by evaluating the
  * compiled security groups the way the data plane does.
  */
 import test from 'ava';
@@ -13,8 +13,8 @@ import type {
   V1NetworkPolicyPort,
   V1Pod,
 } from '@kubernetes/client-node';
-import type { SecurityGroupFile, SecurityGroupRule } from '../../agents/opflex/files.ts';
-import { cidrContains } from '../../agents/opflex/iprange.ts';
+import type { SecurityGroupFile, SecurityGroupRule } from '../node-state/files.ts';
+import { cidrContains } from '../net/cidr.ts';
 import {
   type ModelPod,
   Namespaces,
@@ -25,10 +25,11 @@ import {
   k8sPod,
   modelPods,
   referenceAllowed,
-} from '../../agents/opflex/testkit/netpol-model.ts';
+} from '../../e2e/support/opflex/netpol-model.ts';
 import {
   type CompiledPolicies,
   compileNetworkPolicies,
+  NetworkPolicyCompiler,
   matchesSelector,
   policyTypes,
 } from './network-policy.ts';
@@ -358,6 +359,85 @@ test('property: compiled security groups allow exactly what the reference model 
       if (diff.length > 0) throw new Error(`${diff.length} mismatches, e.g. ${diff[0]}`);
     }),
     { numRuns: 200 },
+  );
+  t.pass();
+});
+
+// ---- the incremental compiler against the full one ------------------------------
+
+type Step =
+  | { kind: 'policy'; slot: number; policy: V1NetworkPolicy }
+  | { kind: 'unpolicy'; slot: number }
+  | { kind: 'relabel'; pod: number; label: string }
+  | { kind: 'unpod'; pod: number }
+  | { kind: 'repod'; pod: number }
+  | { kind: 'nslabel'; ns: number; label: string };
+
+const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  fc.record({
+    kind: fc.constant('policy' as const),
+    slot: fc.nat({ max: 3 }),
+    policy: policyArb,
+  }),
+  fc.record({ kind: fc.constant('unpolicy' as const), slot: fc.nat({ max: 3 }) }),
+  fc.record({
+    kind: fc.constant('relabel' as const),
+    pod: fc.nat({ max: pods.length - 1 }),
+    label: fc.constantFrom('a', 'b', 'c'),
+  }),
+  fc.record({ kind: fc.constant('unpod' as const), pod: fc.nat({ max: pods.length - 1 }) }),
+  fc.record({ kind: fc.constant('repod' as const), pod: fc.nat({ max: pods.length - 1 }) }),
+  fc.record({
+    kind: fc.constant('nslabel' as const),
+    ns: fc.nat({ max: namespaces.length - 1 }),
+    label: fc.constantFrom('x', 'y', 'z', 'w'),
+  }),
+);
+
+test('property: the incremental compiler gives what a full compile gives after any sequence of changes', (t) => {
+  fc.assert(
+    fc.property(fc.array(stepArb, { minLength: 1, maxLength: 12 }), (steps) => {
+      const compiler = new NetworkPolicyCompiler();
+      const policies = new Map<number, V1NetworkPolicy>();
+      const livePods: (V1Pod | undefined)[] = [...pods];
+      const liveNamespaces = [...namespaces];
+      for (const step of steps) {
+        if (step.kind === 'policy')
+          policies.set(step.slot, {
+            ...step.policy,
+            metadata: { ...step.policy.metadata, name: `p${step.slot}` },
+          });
+        else if (step.kind === 'unpolicy') policies.delete(step.slot);
+        else if (step.kind === 'relabel') {
+          const pod = livePods[step.pod];
+          if (pod)
+            livePods[step.pod] = {
+              ...pod,
+              metadata: { ...pod.metadata, labels: { ...pod.metadata?.labels, pod: step.label } },
+            };
+        } else if (step.kind === 'unpod') livePods[step.pod] = undefined;
+        else if (step.kind === 'repod') livePods[step.pod] ??= pods[step.pod];
+        else {
+          const ns = liveNamespaces[step.ns]!;
+          liveNamespaces[step.ns] = {
+            ...ns,
+            metadata: { ...ns.metadata, labels: { ns: step.label } },
+          };
+        }
+        const input = {
+          policies: [...policies.values()],
+          pods: livePods.filter((p): p is V1Pod => p !== undefined),
+          namespaces: liveNamespaces,
+        };
+        const incremental = compiler.compile(input);
+        const full = compileNetworkPolicies(input);
+        if (JSON.stringify(incremental.groups) !== JSON.stringify(full.groups))
+          throw new Error(`groups differ after ${JSON.stringify(step)}`);
+        if (JSON.stringify([...incremental.podGroups]) !== JSON.stringify([...full.podGroups]))
+          throw new Error(`memberships differ after ${JSON.stringify(step)}`);
+      }
+    }),
+    { numRuns: 300, includeErrorInReport: true },
   );
   t.pass();
 });

@@ -2,12 +2,15 @@
  * The AciFabric reconcile loop, level-based: a request is only a name; each
  * run reads the caches, decides, converges and reports:
  *
- *   1. get (gone → nothing to do)        5. validate spec, check Secrets
+ *   1. get (gone → nothing to do)        5. validate spec, Secrets, allocations
  *   2. paused / duplicate → report only  6. render (pure)
  *   3. deleting → finalize               7. apply changed objects, prune the rest
  *   4. ensure the finalizer              8. report status from the rollouts
  *
- * Invalid input (step 5) stops before step 7, so nothing running changes.
+ * Invalid input (step 5) stops before step 7, so nothing running changes:
+ * a spec zod refuses, a referenced Secret missing or lacking keys (watched,
+ * so a deletion is seen within seconds), a network change that IPAM's
+ * allocations forbid (allocations.ts).
  * Errors return to the work queue, which retries with backoff.
  */
 import type { Logger } from 'pino';
@@ -19,8 +22,16 @@ import { keyOf, refOf, type KubeObject } from '../../lib/kube/types.ts';
 import type { ReconcileResult } from '../../lib/kube/workqueue.ts';
 import { contentHash } from '../render/common.ts';
 import { renderFabric } from '../render/index.ts';
-import { Annotations, FieldManager, Finalizer, Labels } from '../render/names.ts';
-import { credentialProblems, type SecretLike } from './credentials.ts';
+import { IpamLedgerName } from '../../lib/config/naming.ts';
+import { Annotations, ConfigMapName, FieldManager, Finalizer, Labels } from '../render/names.ts';
+import {
+  allocationProblems,
+  appliedNetwork,
+  changesAllocatedFields,
+  ledgerAllocations,
+} from './allocations.ts';
+import { credentialProblems, referencedConfigMaps, referencedSecrets } from './credentials.ts';
+import { ReferenceWatchError, type ReferenceWatches } from './secrets.ts';
 import { fabricStatus, Reasons, rolloutOf, type FabricStatusInput, type Reason } from './status.ts';
 
 export const PausedAnnotation = 'aci.cni.dev/paused';
@@ -60,17 +71,17 @@ export interface OwnedCaches {
 }
 
 export const ownedKinds = [
-  ['v1', 'Namespace'],
-  ['v1', 'ServiceAccount'],
-  ['v1', 'ConfigMap'],
-  ['rbac.authorization.k8s.io/v1', 'ClusterRole'],
-  ['rbac.authorization.k8s.io/v1', 'ClusterRoleBinding'],
-  ['rbac.authorization.k8s.io/v1', 'Role'],
-  ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
-  ['admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicy'],
-  ['admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicyBinding'],
-  ['apps/v1', 'Deployment'],
-  ['apps/v1', 'DaemonSet'],
+  ['v1', 'Namespace', 'cluster'],
+  ['v1', 'ServiceAccount', 'namespaced'],
+  ['v1', 'ConfigMap', 'namespaced'],
+  ['rbac.authorization.k8s.io/v1', 'ClusterRole', 'cluster'],
+  ['rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', 'cluster'],
+  ['rbac.authorization.k8s.io/v1', 'Role', 'namespaced'],
+  ['rbac.authorization.k8s.io/v1', 'RoleBinding', 'namespaced'],
+  ['admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicy', 'cluster'],
+  ['admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicyBinding', 'cluster'],
+  ['apps/v1', 'Deployment', 'namespaced'],
+  ['apps/v1', 'DaemonSet', 'namespaced'],
 ] as const;
 
 export const kindKey = (apiVersion: string, kind: string) => `${apiVersion}/${kind}`;
@@ -79,13 +90,21 @@ export interface FabricReconcilerOptions {
   client: KubeClient;
   fabrics: Informer<FabricObject>;
   owned: OwnedCaches;
+  /** The namespace the operator's Role covers (manager.ts); undefined: any (tests of the loop alone). */
+  fabricNamespace?: string;
   events: EventRecorder;
+  /** Watches of the referenced Secrets, whose changes wake this fabric (manager.ts). */
+  secrets: ReferenceWatches;
+  /** Watches of the ConfigMaps the spec references (the leaf CA). */
+  configMaps: ReferenceWatches;
   log: Logger;
   now?: () => Date;
   /** How long deletion waits for the controller to remove its APIC objects. */
   cleanupTimeoutMs?: number;
   /** How often a Ready fabric is re-checked even without events (drift the watches missed). */
   resyncMs?: number;
+  /** How often a change refused for IPAM allocations is judged again (nodes may have gone meanwhile). */
+  allocationRecheckMs?: number;
 }
 
 interface Applied {
@@ -176,27 +195,38 @@ export class FabricReconciler {
       return this.degrade(fabric, Reasons.InvalidSpec, message, log);
     }
     const spec = parsed.data;
-    const [credentials, caBundle] = await Promise.all([
-      this.options.client.read<SecretLike>({
-        apiVersion: 'v1',
-        kind: 'Secret',
-        namespace: spec.namespace,
-        name: spec.apic.credentials.secretRef.name,
-      }),
-      spec.apic.caBundleSecretRef
-        ? this.options.client.read<SecretLike>({
-            apiVersion: 'v1',
-            kind: 'Secret',
-            namespace: spec.namespace,
-            name: spec.apic.caBundleSecretRef.name,
-          })
-        : Promise.resolve(undefined),
-    ]);
-    const problems = credentialProblems(spec, credentials, caBundle);
-    if (problems.length > 0) {
-      await this.degrade(fabric, Reasons.CredentialsInvalid, problems.join('; '), log);
-      // Secrets are not watched (the operator may only `get` them): look again soon.
-      return { requeueAfterMs: 10_000 };
+    const managed = this.options.fabricNamespace;
+    if (managed !== undefined && spec.namespace !== managed)
+      return this.degrade(
+        fabric,
+        Reasons.InvalidSpec,
+        `spec.namespace: ${spec.namespace} is not the namespace this operator is installed to manage (${managed}); ` +
+          'apply its Role there and start it with --fabric-namespace, or use that namespace',
+        log,
+      );
+    const secretNames = referencedSecrets(spec);
+    try {
+      await this.options.secrets.use(name, spec.namespace, secretNames);
+      await this.options.configMaps.use(name, spec.namespace, referencedConfigMaps(spec));
+    } catch (error) {
+      if (!(error instanceof ReferenceWatchError)) throw error;
+      // Retried by the work queue with backoff; the watch keeps trying meanwhile.
+      return this.degrade(fabric, Reasons.CredentialsInvalid, error.message, log, error);
+    }
+    const problems = credentialProblems(
+      spec,
+      (secret) => this.options.secrets.get(spec.namespace, secret),
+      (configMap) => this.options.configMaps.get(spec.namespace, configMap),
+    );
+    // No timed re-check: the Secret watches wake this fabric when a Secret appears or changes.
+    if (problems.length > 0)
+      return this.degrade(fabric, Reasons.CredentialsInvalid, problems.join('; '), log);
+
+    const refused = await this.allocationProblems(spec);
+    if (refused.length > 0) {
+      await this.degrade(fabric, Reasons.ConflictsWithAllocations, refused.join('; '), log);
+      // Allocations change without an event here (the ledger is not watched): judge again later.
+      return { requeueAfterMs: this.options.allocationRecheckMs ?? 30_000 };
     }
 
     // 6. render
@@ -229,6 +259,26 @@ export class FabricReconciler {
     // 8. status
     await this.writeStatus(fabric, {});
     return { requeueAfterMs: this.options.resyncMs ?? 5 * 60_000 };
+  }
+
+  /**
+   * Refusals of network changes that IPAM's allocations forbid. The ledger
+   * is read only when a guarded field differs from the applied
+   * configuration, so a steady state costs no request.
+   */
+  private async allocationProblems(spec: AciFabricSpec): Promise<string[]> {
+    const configMap = this.options.owned[kindKey('v1', 'ConfigMap')]?.get(
+      keyOf({ namespace: spec.namespace, name: ConfigMapName }),
+    );
+    const applied = appliedNetwork(configMap);
+    if (!changesAllocatedFields(spec.network, applied)) return [];
+    const ledger = await this.options.client.read<KubeObject>({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      namespace: spec.namespace,
+      name: IpamLedgerName,
+    });
+    return allocationProblems(spec.network, applied, ledgerAllocations(ledger));
   }
 
   /** The fabric's workloads as the caches show them (found by label, so it also works while degraded). */
@@ -309,6 +359,8 @@ export class FabricReconciler {
 
   private async finalize(fabric: FabricObject, log: Logger): Promise<ReconcileResult | void> {
     if (!fabric.metadata.finalizers?.includes(Finalizer)) return;
+    await this.options.secrets.forget(fabric.metadata.name);
+    await this.options.configMaps.forget(fabric.metadata.name);
     const deletingSince =
       Date.parse(fabric.metadata.deletionTimestamp ?? '') || this.now().getTime();
     const waited = this.now().getTime() - deletingSince;

@@ -86,6 +86,35 @@ test('Degraded carries the reason into Ready, and conditions of other writers ar
   t.is(status.conditions[2]?.status, 'True');
 });
 
+test('a spec refused before anything exists is Degraded, not Progressing; a new install names what is not created yet', (t) => {
+  const missing = rolloutOf(undefined);
+  const refused = fabricStatus({
+    generation: 1,
+    previous: [],
+    now,
+    rollouts: { controller: missing, hostAgent: missing, openvswitch: missing },
+    degraded: { reason: Reasons.InvalidSpec, message: 'spec.namespace: x is not managed here' },
+  });
+  t.deepEqual(
+    refused.conditions.map((c) => [c.type, c.status, c.reason]),
+    [
+      ['Ready', 'False', Reasons.InvalidSpec],
+      ['Progressing', 'False', Reasons.InvalidSpec],
+      ['Degraded', 'True', Reasons.InvalidSpec],
+    ],
+  );
+  const installing = fabricStatus({
+    generation: 1,
+    previous: [],
+    now,
+    rollouts: { controller: rolling, hostAgent: missing, openvswitch: missing },
+  });
+  t.is(
+    installing.conditions.find((c) => c.type === 'Progressing')?.message,
+    'Rolling out: controller 1/3 updated, host agents not created yet, openvswitch not created yet',
+  );
+});
+
 test('projection keeps only the fields we apply, so status churn is not mistaken for our update', (t) => {
   const applied = {
     spec: { replicas: 1, template: { spec: { containers: [{ name: 'a', image: 'x' }] } } },

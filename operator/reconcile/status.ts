@@ -16,6 +16,8 @@ export const Reasons = {
   Deleting: 'Deleting',
   InvalidSpec: 'InvalidSpec',
   CredentialsInvalid: 'CredentialsInvalid',
+  /** A network change IPAM's allocations forbid (reconcile/allocations.ts). */
+  ConflictsWithAllocations: 'ConflictsWithAllocations',
   ApplyFailed: 'ApplyFailed',
   PruneFailed: 'PruneFailed',
 } as const;
@@ -32,6 +34,8 @@ export interface ComponentStatus {
 export interface Rollout {
   status: ComponentStatus;
   done: boolean;
+  /** The workload does not exist yet (never applied, or a spec the operator refused). */
+  missing?: boolean;
 }
 
 interface WorkloadStatus {
@@ -52,6 +56,7 @@ export function rolloutOf(workload: KubeObject | undefined): Rollout {
     return {
       status: { desired: 0, updated: 0, ready: 0, available: 0, summary: '0/0' },
       done: false,
+      missing: true,
     };
   const status = (workload.status ?? {}) as WorkloadStatus;
   const observed = (status.observedGeneration ?? 0) >= (workload.metadata.generation ?? 1);
@@ -117,18 +122,24 @@ const componentLabels = {
 
 export function fabricStatus(input: FabricStatusInput): FabricStatus {
   const rollouts = input.rollouts;
-  const pending = rollouts
-    ? (Object.keys(componentLabels) as (keyof typeof componentLabels)[])
-        .filter((key) => !rollouts[key].done)
-        .map(
-          (key) =>
-            `${componentLabels[key]} ${rollouts[key].status.updated}/${rollouts[key].status.desired} updated`,
-        )
+  const keys = Object.keys(componentLabels) as (keyof typeof componentLabels)[];
+  const unfinished = rollouts
+    ? keys.filter((key) => !rollouts[key].done).map((key) => ({ key, rollout: rollouts[key] }))
     : [];
+  const pending = unfinished.map(({ key, rollout }) =>
+    rollout.missing
+      ? `${componentLabels[key]} not created yet`
+      : `${componentLabels[key]} ${rollout.status.updated}/${rollout.status.desired} updated`,
+  );
+  // Degraded before a workload exists (a refused spec): nothing is on its way, so nothing progresses.
+  const blocked =
+    !input.notReady &&
+    input.degraded !== undefined &&
+    unfinished.length > 0 &&
+    unfinished.every(({ rollout }) => rollout.missing);
+  const progressing = !input.notReady && unfinished.length > 0 && !blocked;
   const summary = rollouts
-    ? (Object.keys(componentLabels) as (keyof typeof componentLabels)[])
-        .map((key) => `${componentLabels[key]} ${rollouts[key].status.summary}`)
-        .join(', ')
+    ? keys.map((key) => `${componentLabels[key]} ${rollouts[key].status.summary}`).join(', ')
     : '';
   const conditions: ConditionInput[] = [];
   if (input.notReady) {
@@ -151,19 +162,26 @@ export function fabricStatus(input: FabricStatusInput): FabricStatus {
     });
   }
   conditions.push(
-    pending.length > 0 && !input.notReady
+    progressing
       ? {
           type: 'Progressing',
           status: 'True',
           reason: Reasons.RollingOut,
           message: `Rolling out: ${pending.join(', ')}`,
         }
-      : {
-          type: 'Progressing',
-          status: 'False',
-          reason: Reasons.RolledOut,
-          message: summary ? `Rolled out: ${summary}` : 'Nothing to roll out',
-        },
+      : blocked && input.degraded
+        ? {
+            type: 'Progressing',
+            status: 'False',
+            reason: input.degraded.reason,
+            message: `Nothing to roll out until this is fixed: ${input.degraded.message}`,
+          }
+        : {
+            type: 'Progressing',
+            status: 'False',
+            reason: Reasons.RolledOut,
+            message: summary ? `Rolled out: ${summary}` : 'Nothing to roll out',
+          },
   );
   conditions.push(
     input.degraded

@@ -6,6 +6,12 @@
  */
 import { ControllerConfig, HostAgentConfig, paths, ports } from '../../lib/config/components.ts';
 import { aciNames, type AciNames } from '../../lib/config/naming.ts';
+import {
+  type OpflexSessionConfig,
+  type OpflexTlsConfig,
+  opflexCaFile,
+  opflexDomain,
+} from '../../lib/config/opflex-session.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
 import { contentHash, ownedMeta, type RenderInput } from './common.ts';
 import { ConfigKeys, ConfigMapName, LeaderElectionLease } from './names.ts';
@@ -50,6 +56,7 @@ export function controllerConfig(input: RenderInput): ControllerConfig {
       ...(spec.apic.credentials.certificateName
         ? { certificateName: spec.apic.credentials.certificateName }
         : {}),
+      ...(spec.apic.credentials.username ? { username: spec.apic.credentials.username } : {}),
       credentialsDir: paths.apicCredentialsDir,
       ...(spec.apic.caBundleSecretRef ? { caBundleFile: `${paths.apicCaDir}/ca.crt` } : {}),
       insecureSkipTLSVerify: spec.apic.insecureSkipTLSVerify,
@@ -69,7 +76,18 @@ export function controllerConfig(input: RenderInput): ControllerConfig {
           ? { multicastFabricAddress: spec.aci.vmmDomain.multicastFabricAddress }
           : {}),
         ...(spec.aci.vmmDomain.vlanPool ? { vlanPool: spec.aci.vmmDomain.vlanPool } : {}),
+        ...(spec.aci.vmmDomain.controllerAddress
+          ? { controllerAddress: spec.aci.vmmDomain.controllerAddress }
+          : {}),
+        ...(spec.aci.vmmDomain.nestedInside
+          ? { nestedInside: spec.aci.vmmDomain.nestedInside }
+          : {}),
       },
+      provision: spec.aci.provision,
+      adoptExisting: spec.aci.adoptExisting,
+      customEndpointGroups: spec.aci.customEndpointGroups ?? [],
+      serviceMonitorInterval: spec.aci.serviceMonitorInterval,
+      legacyNaming: spec.aci.legacyNaming,
       applicationProfile: names.applicationProfile,
       defaultEndpointGroup: epg(names.defaultEndpointGroup),
       systemEndpointGroup: epg(names.systemEndpointGroup),
@@ -100,6 +118,37 @@ export function controllerConfig(input: RenderInput): ControllerConfig {
   });
 }
 
+type FabricOpflex = NonNullable<RenderInput['spec']['aci']['opflex']>;
+
+function opflexTls(tls: FabricOpflex['tls']): OpflexTlsConfig {
+  switch (tls.mode) {
+    case 'Verify':
+      // The CA is mounted at one path whichever object holds it (workloads.ts).
+      return {
+        mode: 'verify',
+        caFile: opflexCaFile,
+        ...(tls.serverName ? { serverName: tls.serverName } : {}),
+      };
+    case 'InsecureEncryptedUnverified':
+      return { mode: 'insecure-encrypted-unverified' };
+    case 'InsecurePlaintext':
+      return { mode: 'insecure-plaintext' };
+  }
+}
+
+/** spec.aci.opflex as every node's opflex agent opens it; the agent name is the node's. */
+export function opflexSession(input: RenderInput): Omit<OpflexSessionConfig, 'name'> | undefined {
+  const opflex = input.spec.aci.opflex;
+  if (!opflex) return undefined;
+  const names = aciNames(input.spec);
+  return {
+    peers: [{ host: opflex.peer.host, port: opflex.peer.port }],
+    domain: opflex.domain ?? opflexDomain(names.vmmDomain, names.vmmController),
+    tls: opflexTls(opflex.tls),
+    prrSeconds: 7200,
+  };
+}
+
 export function hostAgentConfig(input: RenderInput): HostAgentConfig {
   const { spec } = input;
   const names = aciNames(spec);
@@ -119,6 +168,7 @@ export function hostAgentConfig(input: RenderInput): HostAgentConfig {
     infraVlan: spec.network.infraVlan,
     uplinkInterface: spec.network.uplinkInterface,
     ...(spec.aci.vmmDomain.vlanPool ? { vlanPool: spec.aci.vmmDomain.vlanPool } : {}),
+    multicastRange: spec.aci.vmmDomain.multicastRange,
     aci: {
       tenant: names.tenant,
       defaultEndpointGroup: epg(names.defaultEndpointGroup),
@@ -126,6 +176,7 @@ export function hostAgentConfig(input: RenderInput): HostAgentConfig {
       systemNamespaces: systemNamespaces(input),
       podBridgeDomain: names.podBridgeDomain,
     },
+    ...(input.spec.aci.opflex ? { opflex: opflexSession(input) } : {}),
     healthPort: ports.hostAgentHealth,
   });
 }

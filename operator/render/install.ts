@@ -1,12 +1,23 @@
 /**
  * The operator's own install (deploy/operator.yaml, used by the top-level
- * kustomization): namespace, service account, RBAC and Deployment. Its
- * ClusterRole is computed: what the operator manages, plus every rule it
- * grants the components (Kubernetes only lets a subject grant what it holds).
+ * kustomization): its namespace, service account, RBAC and Deployment, and
+ * the fabric namespace with the operator's Role in it. Namespaced kinds are
+ * granted by that Role, in the fabric namespace only; the ClusterRole holds
+ * the cluster-scoped kinds and what the components get cluster-wide; every
+ * object with a fixed name is granted by name (resourceNames).
  */
 import { ports } from '../../lib/config/components.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
-import { ImageName, Labels } from './names.ts';
+import {
+  ConfigMapName,
+  ControllerName,
+  HostAgentAccount,
+  HostAgentName,
+  ImageName,
+  Labels,
+  OpenvswitchName,
+} from './names.ts';
+import { OwnPodIPPoolPolicy } from './policy.ts';
 import {
   controllerClusterRules,
   controllerLeaseRules,
@@ -17,10 +28,45 @@ import {
 export const OperatorNamespace = 'aci-containers-operator';
 export const OperatorName = 'aci-containers-operator';
 export const OperatorImage = `ghcr.io/aci-cni/${ImageName}:0.1.0`;
+/** The AciFabric spec.namespace this install manages (the CRD's default); `--fabric-namespace`. */
+export const DefaultFabricNamespace = 'aci-containers-system';
 
-const all = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'];
+/** Objects the operator renders under fixed names: only those may it read, change or delete. */
+export const OwnedNames = {
+  namespaced: {
+    configmaps: [ConfigMapName],
+    serviceaccounts: [ControllerName, HostAgentAccount, OpenvswitchName],
+    deployments: [ControllerName],
+    daemonsets: [HostAgentName, OpenvswitchName],
+    roles: [ControllerName],
+    rolebindings: [ControllerName],
+  },
+  clusterroles: [ControllerName, HostAgentAccount],
+  admission: [OwnPodIPPoolPolicy],
+} as const;
 
-export const operatorOwnRules: PolicyRule[] = [
+const namespacedGroups: Record<keyof typeof OwnedNames.namespaced, string> = {
+  configmaps: '',
+  serviceaccounts: '',
+  deployments: 'apps',
+  daemonsets: 'apps',
+  roles: 'rbac.authorization.k8s.io',
+  rolebindings: 'rbac.authorization.k8s.io',
+};
+
+/** list/watch feed the informers (label-selected); create cannot be limited by name in RBAC. */
+const manage = (apiGroup: string, resource: string, names: readonly string[]): PolicyRule[] => [
+  { apiGroups: [apiGroup], resources: [resource], verbs: ['create', 'list', 'watch'] },
+  {
+    apiGroups: [apiGroup],
+    resources: [resource],
+    resourceNames: [...names],
+    verbs: ['delete', 'get', 'patch', 'update'],
+  },
+];
+
+/** Cluster-scoped kinds only, each limited to its fixed names where it has them. */
+export const operatorOwnClusterRules: PolicyRule[] = [
   {
     apiGroups: ['aci.cni.dev'],
     resources: ['acifabrics'],
@@ -31,37 +77,41 @@ export const operatorOwnRules: PolicyRule[] = [
     resources: ['acifabrics/status', 'acifabrics/finalizers'],
     verbs: ['get', 'update', 'patch'],
   },
-  {
-    apiGroups: [''],
-    resources: ['namespaces'],
-    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'],
-  },
-  { apiGroups: [''], resources: ['serviceaccounts', 'configmaps'], verbs: all },
-  // Only to check that referenced Secrets exist and carry the right keys; no list or watch.
-  { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+  // The install creates the fabric namespace; the operator only applies its labels (by name:
+  // fabricNamespaceInstall).
+  { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
+  // Events about the AciFabric, which is cluster-scoped: they land in "default".
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-  { apiGroups: ['apps'], resources: ['deployments', 'daemonsets'], verbs: all },
-  {
-    apiGroups: ['rbac.authorization.k8s.io'],
-    resources: ['clusterroles', 'clusterrolebindings', 'roles', 'rolebindings'],
-    verbs: all,
-  },
-  {
-    apiGroups: ['admissionregistration.k8s.io'],
-    resources: ['validatingadmissionpolicies', 'validatingadmissionpolicybindings'],
-    verbs: all,
-  },
+  ...manage('rbac.authorization.k8s.io', 'clusterroles', OwnedNames.clusterroles),
+  ...manage('rbac.authorization.k8s.io', 'clusterrolebindings', OwnedNames.clusterroles),
+  ...manage('admissionregistration.k8s.io', 'validatingadmissionpolicies', OwnedNames.admission),
+  ...manage(
+    'admissionregistration.k8s.io',
+    'validatingadmissionpolicybindings',
+    OwnedNames.admission,
+  ),
 ];
 
-/** Rules the operator needs, merged per (apiGroup, resource, resourceNames) so the YAML stays readable. */
-export function operatorClusterRules(): PolicyRule[] {
+/** The operator's rights in the fabric namespace: the objects it renders there, the Secrets it checks. */
+export const operatorNamespaceRules: PolicyRule[] = [
+  ...Object.entries(OwnedNames.namespaced).flatMap(([resource, names]) =>
+    manage(namespacedGroups[resource as keyof typeof namespacedGroups], resource, names),
+  ),
+  // To see that the referenced Secrets exist and carry the right keys, and to notice within
+  // seconds when one is deleted or changed (reconcile/secrets.ts). The names come from the spec,
+  // so no resourceNames here; the operator only lists and watches with a metadata.name field
+  // selector, so an administrator who fixes the names may narrow this rule to them.
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] },
+  // Likewise the ConfigMap that may carry the leaf's CA bundle (spec.aci.opflex.tls.caConfigMapRef):
+  // read only, and only in the fabric namespace.
+  { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
+  // Granted to the controller's Role in this namespace, so held here.
+  ...controllerLeaseRules,
+];
+
+/** Rules merged per (apiGroup, resource, resourceNames), then folded, so the YAML stays readable. */
+export function mergeRules(sources: readonly PolicyRule[]): PolicyRule[] {
   const merged = new Map<string, PolicyRule>();
-  const sources = [
-    ...operatorOwnRules,
-    ...controllerClusterRules,
-    ...hostAgentClusterRules,
-    ...controllerLeaseRules,
-  ];
   for (const rule of sources) {
     for (const group of rule.apiGroups) {
       for (const resource of rule.resources) {
@@ -86,6 +136,74 @@ export function operatorClusterRules(): PolicyRule[] {
     else folded.set(key, { ...rule, resources: [...rule.resources] });
   }
   return [...folded.values()].map((r) => ({ ...r, resources: r.resources.sort() }));
+}
+
+/**
+ * The operator's ClusterRole: its own cluster-scoped rules plus every
+ * cluster-wide rule it grants the components (Kubernetes only lets a
+ * subject grant what it holds; `escalate` or `bind` instead would let it
+ * grant anything).
+ */
+export function operatorClusterRules(): PolicyRule[] {
+  return mergeRules([
+    ...operatorOwnClusterRules,
+    ...controllerClusterRules,
+    ...hostAgentClusterRules,
+  ]);
+}
+
+/** The fabric namespace itself, by name: the only Namespace the operator may change. */
+export const operatorNamespaceObjectRules = (fabricNamespace: string): PolicyRule[] => [
+  {
+    apiGroups: [''],
+    resources: ['namespaces'],
+    resourceNames: [fabricNamespace],
+    verbs: ['get', 'patch', 'update'],
+  },
+];
+
+/**
+ * Everything the install says about the fabric namespace: the namespace,
+ * the operator's right to change that Namespace object (by name), and its
+ * Role and RoleBinding in it. For a fabric with another spec.namespace,
+ * apply these for that namespace and start the operator with
+ * --fabric-namespace (docs/operator.md).
+ */
+export function fabricNamespaceInstall(fabricNamespace = DefaultFabricNamespace): KubeObject[] {
+  const namespaceRole = `${OperatorName}:namespace:${fabricNamespace}`;
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: fabricNamespace, labels, annotations: wave(-5) },
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: namespaceRole, labels, annotations: wave(-4) },
+      rules: operatorNamespaceObjectRules(fabricNamespace),
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: namespaceRole, labels, annotations: wave(-4) },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: namespaceRole },
+      subjects: [{ kind: 'ServiceAccount', name: OperatorName, namespace: OperatorNamespace }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: OperatorName, namespace: fabricNamespace, labels, annotations: wave(-4) },
+      rules: mergeRules(operatorNamespaceRules),
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: OperatorName, namespace: fabricNamespace, labels, annotations: wave(-4) },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: OperatorName },
+      subjects: [{ kind: 'ServiceAccount', name: OperatorName, namespace: OperatorNamespace }],
+    },
+  ];
 }
 
 const labels = {
@@ -120,6 +238,7 @@ export function operatorInstall(): KubeObject[] {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: OperatorName },
       subjects: [{ kind: 'ServiceAccount', name: OperatorName, namespace: OperatorNamespace }],
     },
+    ...fabricNamespaceInstall(),
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',
@@ -128,7 +247,8 @@ export function operatorInstall(): KubeObject[] {
         {
           apiGroups: ['coordination.k8s.io'],
           resources: ['leases'],
-          verbs: ['get', 'create', 'update', 'patch', 'watch'],
+          // lib/kube/leader.ts reads, creates and replaces its Lease; it neither watches nor patches.
+          verbs: ['get', 'create', 'update'],
         },
       ],
     },
@@ -170,12 +290,16 @@ export function operatorInstall(): KubeObject[] {
                   '/usr/local/bin/aci-containers',
                   'operator',
                   `--health-port=${ports.operatorHealth}`,
+                  // Probed and scraped on the pod IP (the node's address), not on every address.
+                  '--health-address=$(POD_IP)',
+                  `--fabric-namespace=${DefaultFabricNamespace}`,
                 ],
                 env: [
                   {
                     name: 'POD_NAMESPACE',
                     valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } },
                   },
+                  { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
                 ],
                 ports: [{ name: 'health', containerPort: ports.operatorHealth }],
                 livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 10 },

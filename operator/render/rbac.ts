@@ -9,6 +9,7 @@
  */
 import type { KubeObject } from '../../lib/kube/types.ts';
 import { clusterMeta, ownedMeta, type RenderInput } from './common.ts';
+import { IpamLedgerName } from '../../lib/config/naming.ts';
 import { ControllerName, HostAgentAccount, LeaderElectionLease, OpenvswitchName } from './names.ts';
 
 export interface PolicyRule {
@@ -31,7 +32,7 @@ export const controllerClusterRules: PolicyRule[] = [
   {
     apiGroups: ['aci.cni.dev'],
     resources: ['podippools'],
-    verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
+    verbs: ['list', 'watch', 'create', 'patch', 'delete'],
   },
   {
     apiGroups: ['aci.cni.dev'],
@@ -50,14 +51,22 @@ export const controllerClusterRules: PolicyRule[] = [
   },
 ];
 
-/** Namespaced: the controller's leader-election Lease, by name. */
+/** Namespaced: the controller's leader-election Lease and IPAM ledger, by name. */
 export const controllerLeaseRules: PolicyRule[] = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
   {
     apiGroups: ['coordination.k8s.io'],
     resources: ['leases'],
     resourceNames: [LeaderElectionLease],
-    verbs: ['get', 'watch', 'update', 'patch'],
+    verbs: ['get', 'update'],
+  },
+  // Every pod-chunk allocation is a conditional update of this one ConfigMap (agents/controller/ipam/ledger.ts).
+  { apiGroups: [''], resources: ['configmaps'], verbs: ['create'] },
+  {
+    apiGroups: [''],
+    resources: ['configmaps'],
+    resourceNames: [IpamLedgerName],
+    verbs: ['get', 'update'],
   },
 ];
 

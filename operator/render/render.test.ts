@@ -12,11 +12,16 @@ import fc from 'fast-check';
 import { parse, stringify } from 'yaml';
 import { AciFabricSpec, type AciFabricSpecInput } from '../../crds/index.ts';
 import { validSpec } from '../../crds/testing/arbitraries.ts';
-import { ControllerConfig, HostAgentConfig } from '../../lib/config/components.ts';
+import { ControllerConfig, HostAgentConfig, ports } from '../../lib/config/components.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
 import type { RenderInput } from './common.ts';
 import { renderFabric } from './index.ts';
-import { OperatorName, operatorClusterRules, operatorInstall } from './install.ts';
+import {
+  OperatorName,
+  fabricNamespaceInstall,
+  operatorClusterRules,
+  operatorInstall,
+} from './install.ts';
 import {
   Annotations,
   ConfigKeys,
@@ -92,6 +97,24 @@ test('renders the original set of objects: controller Deployment, host and openv
   );
 });
 
+test('with VLAN encap the mcast daemon joins no group and keeps no capability', async (t) => {
+  const sample = await sampleSpec();
+  const vlan = {
+    ...sample,
+    aci: {
+      ...sample.aci,
+      vmmDomain: {
+        ...sample.aci.vmmDomain,
+        encapType: 'vlan' as const,
+        vlanPool: { start: 3000, end: 3099 },
+      },
+    },
+  };
+  const host = find(renderFabric(input(vlan)).objects, 'DaemonSet', HostAgentName);
+  const mcast = containers(host).find((c) => c.name === Containers.mcastDaemon);
+  t.deepEqual(mcast?.securityContext.capabilities, { drop: ['ALL'] });
+});
+
 test('the host DaemonSet has the three containers of the original with their capabilities and host paths', async (t) => {
   const host = find(renderFabric(input(await sampleSpec())).objects, 'DaemonSet', HostAgentName);
   const byName = Object.fromEntries(containers(host).map((c) => [c.name, c]));
@@ -105,16 +128,125 @@ test('the host DaemonSet has the three containers of the original with their cap
     'NET_ADMIN',
     'SYS_PTRACE',
   ]);
-  t.deepEqual(byName[Containers.opflexAgent]?.securityContext.capabilities.add, ['NET_ADMIN']);
+  t.deepEqual(byName[Containers.opflexAgent]?.securityContext.capabilities, { drop: ['ALL'] });
+  // The sample is VXLAN: the mcast daemon joins groups with autojoin addresses (NET_ADMIN).
+  t.deepEqual(byName[Containers.mcastDaemon]?.securityContext.capabilities, {
+    drop: ['ALL'],
+    add: ['NET_ADMIN'],
+  });
   const spec = host.spec.template.spec;
   t.true(spec.hostNetwork);
   t.true(spec.hostPID);
   t.deepEqual(spec.tolerations, [{ operator: 'Exists' }]);
-  const hostPaths = (spec.volumes as Record<string, any>[])
-    .filter((v) => v.hostPath)
-    .map((v) => v.hostPath.path);
-  t.deepEqual(hostPaths, ['/opt/cni/bin', '/etc/cni/net.d', '/var', '/run', '/run/netns']);
   t.is(spec.priorityClassName, 'system-node-critical');
+});
+
+/** Per container: mount path -> [host path, read-only]; emptyDir and ConfigMap volumes as their kind. */
+function mountTable(workload: Record<string, any>, container: string): Record<string, unknown> {
+  const spec = workload.spec.template.spec;
+  const volumes = new Map<string, Record<string, any>>(
+    (spec.volumes as Record<string, any>[]).map((v) => [v.name as string, v]),
+  );
+  const all = [...(spec.initContainers ?? []), ...spec.containers] as Record<string, any>[];
+  const c = all.find((x) => x.name === container);
+  if (!c) throw new Error(`no container ${container}`);
+  return Object.fromEntries(
+    (c.volumeMounts as Record<string, any>[]).map((m) => {
+      const v = volumes.get(m.name);
+      const source = v?.hostPath ? v.hostPath.path : v?.emptyDir ? 'emptyDir' : 'configMap';
+      return [m.mountPath, [source, m.readOnly === true]];
+    }),
+  );
+}
+
+test('each node container mounts only the node folders it needs, read-only where it only reads', async (t) => {
+  const objects = renderFabric(input(await sampleSpec())).objects;
+  const host = find(objects, 'DaemonSet', HostAgentName);
+  const ovs = find(objects, 'DaemonSet', OpenvswitchName);
+  const state = '/usr/local/var/lib/aci-containers';
+  const ovsRun = '/usr/local/var/run/openvswitch';
+  const agentConfig = '/usr/local/etc/opflex-agent-ovs/base-conf.d';
+  t.deepEqual(mountTable(host, Containers.hostAgent), {
+    '/mnt/cni-bin': ['/opt/cni/bin', false],
+    '/mnt/cni-conf': ['/etc/cni/net.d', false],
+    [state]: ['/var/lib/aci-containers', false],
+    '/usr/local/var/run/aci-containers': ['/var/run/aci-containers', false],
+    [ovsRun]: ['/var/run/openvswitch', true],
+    '/usr/local/etc/aci-containers': ['configMap', true],
+    [agentConfig]: ['emptyDir', false],
+    '/run/netns': ['/run/netns', true],
+  });
+  for (const reader of [Containers.opflexAgent, Containers.mcastDaemon])
+    t.deepEqual(
+      mountTable(host, reader),
+      {
+        [state]: ['/var/lib/aci-containers', true],
+        [ovsRun]: ['/var/run/openvswitch', true],
+        [agentConfig]: ['emptyDir', true],
+      },
+      reader,
+    );
+  t.deepEqual(mountTable(host, Containers.cniInstall), {
+    '/mnt/cni-bin': ['/opt/cni/bin', false],
+    '/mnt/cni-conf': ['/etc/cni/net.d', false],
+    '/usr/local/etc/aci-containers': ['configMap', true],
+  });
+  t.deepEqual(mountTable(ovs, Containers.openvswitch), {
+    [ovsRun]: ['/var/run/openvswitch', false],
+    '/lib/modules': ['/lib/modules', true],
+    '/dev/net': ['/dev/net', false],
+  });
+  // New pod network namespaces appear under /run/netns after the agent started.
+  const netns = (containers(host)[0]?.volumeMounts as Record<string, any>[]).find(
+    (m) => m.mountPath === '/run/netns',
+  );
+  t.is(netns?.mountPropagation, 'HostToContainer');
+});
+
+test("no node pod shares the node's IPC namespace; Open vSwitch keeps its own PID namespace", async (t) => {
+  const objects = renderFabric(input(await sampleSpec())).objects;
+  for (const name of [HostAgentName, OpenvswitchName]) {
+    const spec = find(objects, 'DaemonSet', name).spec.template.spec;
+    t.falsy(spec.hostIPC, `${name} hostIPC`);
+  }
+  t.falsy(find(objects, 'DaemonSet', OpenvswitchName).spec.template.spec.hostPID);
+});
+
+test('the opflex agent and mcast daemon are probed on the loopback of the node, each on its own port', async (t) => {
+  const host = find(renderFabric(input(await sampleSpec())).objects, 'DaemonSet', HostAgentName);
+  const byName = Object.fromEntries(containers(host).map((c) => [c.name, c]));
+  const seen = new Set<number>();
+  for (const [name, port] of [
+    [Containers.hostAgent, ports.hostAgentHealth],
+    [Containers.opflexAgent, ports.opflexAgentHealth],
+    [Containers.mcastDaemon, ports.mcastDaemonHealth],
+  ] as const) {
+    const c = byName[name];
+    t.deepEqual(c?.livenessProbe.httpGet, { host: '127.0.0.1', port, path: '/healthz' }, name);
+    t.deepEqual(c?.readinessProbe.httpGet, { host: '127.0.0.1', port, path: '/readyz' }, name);
+    if (name !== Containers.hostAgent)
+      t.true((c?.command as string[]).includes(`--health-port=${port}`), name);
+    seen.add(port);
+  }
+  t.is(seen.size, 3);
+});
+
+test('the controller and the operator serve probes and metrics on their pod IP, not on every address', async (t) => {
+  const controller = find(
+    renderFabric(input(await sampleSpec())).objects,
+    'Deployment',
+    ControllerName,
+  );
+  const operator = operatorInstall().find((o) => o.kind === 'Deployment') as Record<string, any>;
+  for (const c of [containers(controller)[0], containers(operator)[0]]) {
+    t.true((c?.command as string[]).includes('--health-address=$(POD_IP)'));
+    t.deepEqual((c?.env as Record<string, any>[]).find((e) => e.name === 'POD_IP')?.valueFrom, {
+      fieldRef: { fieldPath: 'status.podIP' },
+    });
+    // No host: the kubelet probes the pod IP, where the process listens.
+    t.is(c?.livenessProbe.httpGet.host, undefined);
+    t.is(c?.readinessProbe.httpGet.host, undefined);
+  }
 });
 
 test('the openvswitch DaemonSet has no API token, the capabilities OVS needs, a memory limit and an exec probe', async (t) => {
@@ -266,21 +398,69 @@ test('RBAC is least privilege: a host agent writes only PodIPPool status, the co
   t.false(allows(hostAgentClusterRules, '', 'secrets', 'get'));
 });
 
+const operatorRole = (): PolicyRule[] =>
+  (
+    fabricNamespaceInstall().find((o) => o.kind === 'Role') as unknown as {
+      rules: PolicyRule[];
+    }
+  ).rules;
+
 test('the operator holds every permission it grants (no RBAC escalation needed)', (t) => {
-  const operator = operatorClusterRules();
-  for (const rule of [
-    ...controllerClusterRules,
-    ...hostAgentClusterRules,
-    ...controllerLeaseRules,
-  ]) {
-    for (const group of rule.apiGroups)
-      for (const resource of rule.resources)
-        for (const verb of rule.verbs)
-          t.true(
-            allows(operator, group, resource, verb, rule.resourceNames?.[0]),
-            `${group}/${resource} ${verb}`,
-          );
+  const check = (held: PolicyRule[], granted: PolicyRule[], where: string) => {
+    for (const rule of granted)
+      for (const group of rule.apiGroups)
+        for (const resource of rule.resources)
+          for (const verb of rule.verbs)
+            t.true(
+              allows(held, group, resource, verb, rule.resourceNames?.[0]),
+              `${where}: ${group}/${resource} ${verb}`,
+            );
+  };
+  check(operatorClusterRules(), [...controllerClusterRules, ...hostAgentClusterRules], 'cluster');
+  // The controller's Role lives in the fabric namespace: the operator's Role there must cover it.
+  check(operatorRole(), controllerLeaseRules, 'fabric namespace');
+});
+
+const apiGroupOf = (apiVersion: string): string =>
+  apiVersion.includes('/') ? (apiVersion.split('/')[0] ?? '') : '';
+const plural = (kind: string): string =>
+  kind.endsWith('y') ? `${kind.slice(0, -1).toLowerCase()}ies` : `${kind.toLowerCase()}s`;
+
+test("the operator's rights are its fabric's objects by name: namespaced ones by its Role in the fabric namespace, cluster-scoped ones by its ClusterRole", async (t) => {
+  const { objects } = renderFabric(input(await sampleSpec()));
+  const cluster = [
+    ...operatorClusterRules(),
+    ...fabricNamespaceInstall()
+      .filter((o) => o.kind === 'ClusterRole')
+      .flatMap((o) => (o as unknown as { rules: PolicyRule[] }).rules),
+  ];
+  const role = operatorRole();
+  for (const o of objects) {
+    const [group, resource, name] = [apiGroupOf(o.apiVersion), plural(o.kind), o.metadata.name];
+    const held = o.metadata.namespace ? role : cluster;
+    for (const verb of ['get', 'patch', 'delete'])
+      if (o.kind !== 'Namespace' || verb !== 'delete')
+        t.true(allows(held, group, resource, verb, name), `${o.kind}/${name} ${verb}`);
+    // Any other name of that kind it may not change.
+    t.false(allows(held, group, resource, 'patch', 'someone-elses'), `${o.kind} patch by any name`);
+    if (o.metadata.namespace)
+      t.false(allows(cluster, group, resource, 'patch', name), `${o.kind} patch cluster-wide`);
   }
+  for (const verb of ['get', 'list', 'watch'])
+    t.false(allows(cluster, '', 'secrets', verb), `secrets ${verb} cluster-wide`);
+  t.true(allows(role, '', 'secrets', 'get', 'aci-apic-credentials'));
+  // list and watch for the Secret watches (by a metadata.name field selector); never a write.
+  for (const verb of ['list', 'watch']) t.true(allows(role, '', 'secrets', verb));
+  for (const verb of ['create', 'update', 'patch', 'delete'])
+    t.false(allows(role, '', 'secrets', verb, 'aci-apic-credentials'), `secrets ${verb}`);
+  // The install applies the Role where a default AciFabric puts its components.
+  const namespace = fabricNamespaceInstall()[0];
+  t.is(namespace?.metadata.name, AciFabricSpec.parse(await sampleSpec()).namespace);
+  t.true(
+    operatorInstall().some(
+      (o) => o.kind === 'Role' && o.metadata.namespace === namespace?.metadata.name,
+    ),
+  );
 });
 
 test('property: for any valid spec, render is deterministic and ownership is complete', (t) => {

@@ -1,10 +1,12 @@
 /**
- * The three workloads. Container lists, capabilities and host paths follow
- * the original acc-provision manifest (see docs/operator.md for the
- * differences); every pod template carries a hash of the configuration it
+ * The three workloads. Container lists and capabilities follow the original
+ * acc-provision manifest; host paths are narrowed to the folder each
+ * container needs, read-only where it only reads (docs/operator.md says per
+ * container why). Every pod template carries a hash of the configuration it
  * consumes, so only a real change rolls the pods.
  */
-import { paths, ports } from '../../lib/config/components.ts';
+import { nodeDirs, paths, ports } from '../../lib/config/components.ts';
+import { opflexCaDir } from '../../lib/config/opflex-session.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
 import { image, ownedMeta, pullSecrets, selectorLabels, type RenderInput } from './common.ts';
 import { integrationBridge, type RenderedConfig } from './config.ts';
@@ -39,14 +41,26 @@ const podEnv = [
   { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
 ];
+/** With hostNetwork, the node's primary address: where the kubelet probes and Prometheus scrapes. */
+export const podIpEnv = { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } };
 
 function hostPath(name: string, path: string, type = 'DirectoryOrCreate'): Json {
   return { name, hostPath: { path, type } };
 }
 
-function httpProbe(port: number, path: string, initialDelaySeconds: number): Json {
+/**
+ * Host-network components serve their probes on the node's loopback only;
+ * a component that is also scraped (the controller) listens on its pod IP
+ * instead and is probed there (no host: the kubelet uses the pod IP).
+ */
+function httpProbe(
+  port: number,
+  path: string,
+  initialDelaySeconds: number,
+  host: 'loopback' | 'podIP' = 'loopback',
+): Json {
   return {
-    httpGet: { host: '127.0.0.1', port, path },
+    httpGet: { ...(host === 'loopback' ? { host: '127.0.0.1' } : {}), port, path },
     initialDelaySeconds,
     periodSeconds: 10,
     timeoutSeconds: 5,
@@ -152,11 +166,16 @@ export function controllerDeployment(input: RenderInput, config: RenderedConfig)
               name: Containers.controller,
               image: image(spec, 'controller'),
               imagePullPolicy: spec.images.pullPolicy,
-              command: [entrypoint, 'controller', `--config=${paths.configDir}/controller.conf`],
-              env: podEnv,
+              command: [
+                entrypoint,
+                'controller',
+                `--config=${paths.configDir}/controller.conf`,
+                '--health-address=$(POD_IP)',
+              ],
+              env: [...podEnv, podIpEnv],
               ports: [{ name: 'health', containerPort: ports.controllerHealth, protocol: 'TCP' }],
-              livenessProbe: httpProbe(ports.controllerHealth, '/healthz', 10),
-              readinessProbe: httpProbe(ports.controllerHealth, '/readyz', 5),
+              livenessProbe: httpProbe(ports.controllerHealth, '/healthz', 10, 'podIP'),
+              readinessProbe: httpProbe(ports.controllerHealth, '/readyz', 5, 'podIP'),
               resources: resources(input, 'controller'),
               securityContext: {
                 allowPrivilegeEscalation: false,
@@ -183,15 +202,41 @@ function daemonSetStrategy(input: RenderInput): Json {
   };
 }
 
+/** Root for the owner bits of OVS's sockets, and nothing else. */
+const unprivilegedNodeContainer: Json = {
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+};
+
+/** A node directory (lib/config/components.ts nodeDirs) as a volume and as a mount. */
+function nodeDirVolume(name: string, dir: keyof typeof nodeDirs): Json {
+  return hostPath(name, nodeDirs[dir].host);
+}
+function nodeDirMount(name: string, dir: keyof typeof nodeDirs, readOnly: boolean): Json {
+  return { name, mountPath: nodeDirs[dir].container, ...(readOnly ? { readOnly: true } : {}) };
+}
+
+/**
+ * The leaf's CA bundle (AciFabric spec.aci.opflex.tls) as a volume of the
+ * opflex agent only, from the Secret or ConfigMap the fabric names, at the
+ * one path its config names (config.ts).
+ */
+function opflexCaVolume(input: RenderInput): Json | undefined {
+  const tls = input.spec.aci.opflex?.tls;
+  if (tls?.mode !== 'Verify') return undefined;
+  const ref = tls.caSecretRef ?? tls.caConfigMapRef;
+  if (!ref) return undefined;
+  const items = [{ key: ref.key, path: 'ca.crt' }];
+  return tls.caSecretRef
+    ? { name: 'opflex-leaf-ca', secret: { secretName: ref.name, items } }
+    : { name: 'opflex-leaf-ca', configMap: { name: ref.name, items } };
+}
+
 export function hostDaemonSet(input: RenderInput, config: RenderedConfig): KubeObject {
+  const leafCa = opflexCaVolume(input);
   const { spec } = input;
   const component = spec.components.hostAgent;
   const labels = selectorLabels(HostAgentName);
-  const shared = [
-    { name: 'hostvar', mountPath: '/usr/local/var' },
-    { name: 'hostrun', mountPath: '/run' },
-    { name: 'hostrun', mountPath: '/usr/local/run' },
-  ];
   return {
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
@@ -207,8 +252,9 @@ export function hostDaemonSet(input: RenderInput, config: RenderedConfig): KubeO
         spec: {
           serviceAccountName: HostAgentAccount,
           hostNetwork: true,
+          // A runtime may name a pod's network namespace as /proc/<pid>/ns/net
+          // (CNI_NETNS), which only resolves in the node's PID namespace.
           hostPID: true,
-          hostIPC: true,
           dnsPolicy: 'ClusterFirstWithHostNet',
           priorityClassName: component.priorityClassName ?? 'system-node-critical',
           ...placement(input, 'hostAgent'),
@@ -234,42 +280,80 @@ export function hostDaemonSet(input: RenderInput, config: RenderedConfig): KubeO
               imagePullPolicy: spec.images.pullPolicy,
               command: [entrypoint, 'host-agent', `--config=${paths.configDir}/host-agent.conf`],
               env: [nodeNameEnv, ...hostIpEnv, ...podEnv],
-              // NET_ADMIN: veths, addresses, routes; SYS_ADMIN: enter pod netns; SYS_PTRACE: /proc/<pid>/ns/net.
+              // NET_ADMIN: veths, addresses, routes; SYS_ADMIN: setns into a pod's netns;
+              // SYS_PTRACE: open /proc/<pid>/ns/net of another process.
               securityContext: { capabilities: { add: ['SYS_ADMIN', 'NET_ADMIN', 'SYS_PTRACE'] } },
               livenessProbe: httpProbe(ports.hostAgentHealth, '/healthz', 15),
               readinessProbe: httpProbe(ports.hostAgentHealth, '/readyz', 5),
               resources: resources(input, 'hostAgent'),
               volumeMounts: [
+                // The plugin and conflist are re-installed at every start.
                 { name: 'cni-bin', mountPath: paths.cniBinDir },
                 { name: 'cni-conf', mountPath: paths.cniConfDir },
-                ...shared,
+                nodeDirMount('state', 'state', false),
+                nodeDirMount('cni-socket', 'cniSocket', false),
+                // ovs-vsctl only connects to db.sock.
+                nodeDirMount('openvswitch-run', 'ovsRun', true),
                 { name: 'host-agent-config', mountPath: paths.configDir, readOnly: true },
                 { name: 'opflex-hostconfig', mountPath: nodeAgentConfigDir },
-                { name: 'netns', mountPath: '/run/netns', mountPropagation: 'HostToContainer' },
+                // The runtime creates pods' namespaces after this container started.
+                { ...nodeDirMount('netns', 'netns', true), mountPropagation: 'HostToContainer' },
               ],
             },
             {
               name: Containers.opflexAgent,
               image: image(spec, 'opflexAgent'),
               imagePullPolicy: spec.images.pullPolicy,
-              command: [entrypoint, 'opflex-agent', `--config=${nodeAgentConfigDir}/agent.json`],
+              command: [
+                entrypoint,
+                'opflex-agent',
+                `--config=${nodeAgentConfigDir}/agent.json`,
+                `--health-port=${ports.opflexAgentHealth}`,
+              ],
               env: [nodeNameEnv, logLevelEnv(spec.logging.opflexAgent)],
-              securityContext: { capabilities: { add: ['NET_ADMIN'] } },
+              // It only talks to OVS over its unix sockets (and to the leaf over TCP).
+              securityContext: unprivilegedNodeContainer,
+              livenessProbe: httpProbe(ports.opflexAgentHealth, '/healthz', 15),
+              readinessProbe: httpProbe(ports.opflexAgentHealth, '/readyz', 5),
               resources: resources(input, 'hostAgent'),
               volumeMounts: [
-                ...shared,
+                // Reads the endpoint, service and security-group files the host agent writes.
+                nodeDirMount('state', 'state', true),
+                // ovs-ofctl, ovs-appctl and OVSDB: connects to sockets only.
+                nodeDirMount('openvswitch-run', 'ovsRun', true),
                 { name: 'opflex-hostconfig', mountPath: nodeAgentConfigDir, readOnly: true },
+                ...(leafCa
+                  ? [{ name: 'opflex-leaf-ca', mountPath: opflexCaDir, readOnly: true }]
+                  : []),
               ],
             },
             {
               name: Containers.mcastDaemon,
               image: image(spec, 'mcastDaemon'),
               imagePullPolicy: spec.images.pullPolicy,
-              command: [entrypoint, 'mcast-daemon', `--config=${nodeAgentConfigDir}/mcast.json`],
+              command: [
+                entrypoint,
+                'mcast-daemon',
+                `--config=${nodeAgentConfigDir}/mcast.json`,
+                `--health-port=${ports.mcastDaemonHealth}`,
+              ],
               env: [nodeNameEnv, logLevelEnv(spec.logging.opflexAgent)],
+              // VXLAN: it joins the bridge domains' groups on the VTEP interface with the
+              // kernel's autojoin address (`ip addr add <group>/32 autojoin`), which needs
+              // NET_ADMIN; the original joins with sockets. VLAN encap joins nothing.
+              securityContext:
+                spec.aci.vmmDomain.encapType === 'vxlan'
+                  ? {
+                      ...unprivilegedNodeContainer,
+                      capabilities: { drop: ['ALL'], add: ['NET_ADMIN'] },
+                    }
+                  : unprivilegedNodeContainer,
+              livenessProbe: httpProbe(ports.mcastDaemonHealth, '/healthz', 15),
+              readinessProbe: httpProbe(ports.mcastDaemonHealth, '/readyz', 5),
               resources: resources(input, 'hostAgent'),
               volumeMounts: [
-                ...shared,
+                nodeDirMount('state', 'state', true),
+                nodeDirMount('openvswitch-run', 'ovsRun', true),
                 { name: 'opflex-hostconfig', mountPath: nodeAgentConfigDir, readOnly: true },
               ],
             },
@@ -277,12 +361,14 @@ export function hostDaemonSet(input: RenderInput, config: RenderedConfig): KubeO
           volumes: [
             hostPath('cni-bin', '/opt/cni/bin'),
             hostPath('cni-conf', '/etc/cni/net.d'),
-            hostPath('hostvar', '/var'),
-            hostPath('hostrun', '/run'),
-            hostPath('netns', '/run/netns'),
+            nodeDirVolume('state', 'state'),
+            nodeDirVolume('cni-socket', 'cniSocket'),
+            nodeDirVolume('openvswitch-run', 'ovsRun'),
+            nodeDirVolume('netns', 'netns'),
             configVolume('host-agent-config', ConfigKeys.hostAgent, 'host-agent.conf'),
             // Generated agent configuration shared between the host agent and the opflex agent.
             { name: 'opflex-hostconfig', emptyDir: { medium: 'Memory' } },
+            ...(leafCa ? [leafCa] : []),
           ],
         },
       },
@@ -310,7 +396,6 @@ export function openvswitchDaemonSet(input: RenderInput, config: RenderedConfig)
           serviceAccountName: OpenvswitchName,
           automountServiceAccountToken: false,
           hostNetwork: true,
-          hostPID: true,
           priorityClassName: component.priorityClassName ?? 'system-node-critical',
           ...placement(input, 'openvswitch'),
           tolerations: [...tolerateEverything, ...(component.tolerations ?? [])],
@@ -337,10 +422,9 @@ export function openvswitchDaemonSet(input: RenderInput, config: RenderedConfig)
                 ...resources(input, 'openvswitch'),
               },
               volumeMounts: [
-                { name: 'hostvar', mountPath: '/usr/local/var' },
-                { name: 'hostrun', mountPath: '/run' },
-                { name: 'hostrun', mountPath: '/usr/local/run' },
-                { name: 'openvswitch-run', mountPath: '/var/run/openvswitch' },
+                // conf.db, the daemons' sockets, pid files and logs.
+                nodeDirMount('openvswitch-run', 'ovsRun', false),
+                // modprobe openvswitch, when the kernel has the module.
                 { name: 'hostmodules', mountPath: '/lib/modules', readOnly: true },
                 // The userspace datapath (nodes without the openvswitch kernel module) makes
                 // its internal ports and ovs-netdev as taps: /dev/net/tun, which the
@@ -350,9 +434,7 @@ export function openvswitchDaemonSet(input: RenderInput, config: RenderedConfig)
             },
           ],
           volumes: [
-            hostPath('hostvar', '/var'),
-            hostPath('hostrun', '/run'),
-            hostPath('openvswitch-run', '/var/run/openvswitch'),
+            nodeDirVolume('openvswitch-run', 'ovsRun'),
             hostPath('hostmodules', '/lib/modules', 'Directory'),
             hostPath('dev-net', '/dev/net'),
           ],

@@ -113,7 +113,7 @@ test('fails over to the next APIC when one is stopped', async (t) => {
     user: 'admin',
     password,
     caPem: pki().caPem,
-    backoff: { baseMs: 10, maxMs: 50 },
+    backoff: { initialMs: 10, maxMs: 50 },
   });
   await c.post('uni/tn-x', tenant('x'));
   t.truthy(a.tree.get('uni/tn-x'));
@@ -168,7 +168,7 @@ test('503 and 429 bursts are retried; a 400 is not', async (t) => {
       user: 'admin',
       password,
       caPem: s.caPem,
-      backoff: { baseMs: 5, maxMs: 20 },
+      backoff: { initialMs: 5, maxMs: 20 },
     });
     await c.login();
     await sim.inject({ fail503: 3 });
@@ -190,7 +190,7 @@ test('503 and 429 bursts are retried; a 400 is not', async (t) => {
       user: 'admin',
       password,
       caPem: s.caPem,
-      backoff: { baseMs: 1, maxMs: 2 },
+      backoff: { initialMs: 1, maxMs: 2 },
       maxRetries: 2,
     });
     const busy = await t.throwsAsync(c2.getMo('uni'), { instanceOf: ApicRequestError });
@@ -225,11 +225,11 @@ test('a subscription is notified of changes made by anyone, and resyncs after a 
       user: 'admin',
       password,
       caPem: s.caPem,
-      backoff: { baseMs: 10, maxMs: 50 },
+      backoff: { initialMs: 10, maxMs: 50 },
     });
     const subs = new ApicSubscriptions(c, {
       refreshTimeoutSeconds: 2,
-      backoff: { baseMs: 10, maxMs: 50 },
+      backoff: { initialMs: 10, maxMs: 50 },
     });
     await subs.start();
     const events: Mo[] = [];

@@ -9,7 +9,7 @@
 // the same tree from every member.
 import { Agent, request as httpsRequest } from 'node:https';
 import { pino, type Logger } from 'pino';
-import { backoffDelay, sleep, type BackoffPolicy } from './backoff.ts';
+import { backoffDelay, sleep, type BackoffOptions } from '../../../lib/kube/backoff.ts';
 import {
   loadSignatureIdentity,
   signatureCookie,
@@ -42,8 +42,14 @@ export interface ApicClientOptions {
   readonly timeoutMs?: number;
   /** Retries of 503/429/connection errors (default 5). */
   readonly maxRetries?: number;
-  readonly backoff?: BackoffPolicy;
+  readonly backoff?: BackoffOptions;
   readonly logger?: Logger;
+  /**
+   * Called synchronously before each attempt of a write (POST, DELETE) is
+   * sent; throws to refuse it. The controller's leader passes its term's
+   * check, so a leader resumed past its lease writes nothing to the APIC.
+   */
+  readonly writeGuard?: () => void;
 }
 
 export type QueryParams = Readonly<Record<string, string | number | undefined>>;
@@ -144,7 +150,7 @@ export class ApicClient {
   private readonly identity: SignatureIdentity | undefined;
   private readonly timeoutMs: number;
   private readonly maxRetries: number;
-  private readonly backoff: BackoffPolicy;
+  private readonly backoff: BackoffOptions;
   private token: string | undefined;
   private tokenHost: string | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -159,7 +165,7 @@ export class ApicClient {
     this.hosts = options.hosts.map(normalizeHost);
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxRetries = options.maxRetries ?? 5;
-    this.backoff = options.backoff ?? { baseMs: 200, maxMs: 10_000 };
+    this.backoff = options.backoff ?? { initialMs: 200, maxMs: 10_000 };
     if (options.password === undefined && options.privateKeyPem === undefined) {
       throw new Error('ApicClient needs a password or a private key');
     }
@@ -371,6 +377,8 @@ export class ApicClient {
       // One pass over the hosts, starting with the current one.
       for (let h = 0; h < this.hosts.length; h++) {
         const host = this.currentHost;
+        // Outside the try: a refused write is not a connection error to retry or fail over on.
+        if (opts.auth && method !== 'GET') this.options.writeGuard?.();
         try {
           if (
             opts.auth &&

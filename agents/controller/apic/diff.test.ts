@@ -92,7 +92,8 @@ test('a changed attribute is sent alone, with pass-through ancestors named by RN
   });
 });
 
-test('dropping a key deletes its topmost objects only, and leaves foreign objects alone', (t) => {
+/** The APIC after a full sync of k1 (policy a) and k2 (policy b). */
+function convergedTwoKeys(): Map<string, ActualObject> {
   const actual = new Map<string, ActualObject>();
   converge(
     new Map([
@@ -101,6 +102,11 @@ test('dropping a key deletes its topmost objects only, and leaves foreign object
     ]),
     actual,
   );
+  return actual;
+}
+
+test('dropping a key deletes its topmost objects only, and leaves foreign objects alone', (t) => {
+  const actual = convergedTwoKeys();
   actual.set('uni/tn-kube/pol-a/subj-foreign', { cls: 'hostprotSubj', attrs: { name: 'foreign' } });
   actual.set('uni/tn-kube/pol-z', { cls: 'hostprotPol', attrs: { name: 'z' } });
   const plan = converge(new Map([['k2', [pol('b')]]]), actual);
@@ -109,6 +115,34 @@ test('dropping a key deletes its topmost objects only, and leaves foreign object
     hostprotPol: { attributes: { dn: 'uni/tn-kube/pol-a', status: 'deleted' } },
   });
   t.truthy(actual.get('uni/tn-kube/pol-z'));
+});
+
+test('the delete of a key just dropped names that key, so a failed write is retried for it', (t) => {
+  const actual = convergedTwoKeys();
+  const index = indexDesired(new Map([['k2', [pol('b')]]]), prefix);
+  const plan = planSync(index, actual, new Set(['k1']), { prefix });
+  t.is(plan.writes.length, 1);
+  t.deepEqual([...(plan.writes[0]?.keys ?? [])], ['k1']);
+  // The same when the delete rides in the POST of a desired parent (the tenant of another key).
+  const tenant = (children: Mo[]): Mo => ({
+    fvTenant: { attributes: { dn: 'uni/tn-kube', name: 'kube' }, children },
+  });
+  const nested = new Map<string, ActualObject>();
+  converge(
+    new Map([
+      ['base', [tenant([])]],
+      ['k1', [pol('a')]],
+    ]),
+    nested,
+  );
+  const withParent = planSync(
+    indexDesired(new Map([['base', [tenant([])]]]), prefix),
+    nested,
+    new Set(['k1', 'base']),
+    { prefix },
+  );
+  t.is(withParent.writes.length, 1);
+  t.deepEqual([...(withParent.writes[0]?.keys ?? [])].sort(), ['base', 'k1']);
 });
 
 test('an incremental plan for one key ignores the others', (t) => {

@@ -157,6 +157,22 @@ export type ActualState = ReadonlyMap<string, ActualObject>;
 export interface SyncConfig {
   readonly prefix: string;
   readonly maxObjectsPerPost?: number;
+  /**
+   * `annotation` values of other owners whose objects are taken over where
+   * they sit at a desired DN (re-annotated and tagged as ours), e.g.
+   * acc-provision's `orchestrator:aci-containers-controller`. Never used to
+   * delete: an adopted object becomes ours only once it carries our marks.
+   */
+  readonly adoptAnnotations?: readonly string[];
+}
+
+/** The annotation acc-provision and the original controller put on what they create. */
+export const accProvisionAnnotation = 'orchestrator:aci-containers-controller';
+
+/** True when a desired DN holds an object of an owner we were told to take over. */
+export function isAdoptable(actual: ActualObject | undefined, config: SyncConfig): boolean {
+  const annotation = actual?.attrs.annotation;
+  return annotation !== undefined && (config.adoptAnnotations ?? []).includes(annotation);
 }
 
 /** Flattens desired MO trees, adding the ownership annotation and tag to each. */
@@ -273,9 +289,22 @@ export function planSync(
   const { prefix } = config;
   const maxObjects = config.maxObjectsPerPost ?? 1000;
   const inScope = (key: string) => scope === 'all' || scope.has(key);
+  // Tag value → owner key, from the scope itself as well: a key just removed from the desired state
+  // has no entry in index.tags, and a delete of its objects must still name it (its retry needs it).
+  const keysByTag = new Map<string, Set<string>>();
+  const addKey = (tag: string, key: string) => {
+    const keys = keysByTag.get(tag) ?? new Set<string>();
+    keys.add(key);
+    keysByTag.set(tag, keys);
+  };
+  for (const [key, tag] of index.tags) addKey(tag, key);
   const scopeTags = new Set<string>();
-  // From the scope itself: a key just removed from the desired state has no entry in index.tags.
-  if (scope !== 'all') for (const key of scope) scopeTags.add(tagForKey(prefix, key));
+  if (scope !== 'all')
+    for (const key of scope) {
+      const tag = tagForKey(prefix, key);
+      scopeTags.add(tag);
+      addKey(tag, key);
+    }
 
   // 1. Per desired node: what must change.
   const changes = new Map<string, Change>();
@@ -293,7 +322,7 @@ export function planSync(
     const owned =
       node.cls === 'tagAnnotation'
         ? act.attrs.key === ownerTagKey
-        : isOwned(node.dn, actual, prefix);
+        : isOwned(node.dn, actual, prefix) || isAdoptable(act, config);
     if (!owned || act.cls !== node.cls) {
       changes.set(node.dn, { kind: 'foreign' });
       conflicts.push(node.dn);
@@ -352,8 +381,14 @@ export function planSync(
     remove: string[];
     keys: Set<string>;
   }
+  /** The owner keys of an owned object, by its tag: a failed delete is retried for them. */
+  const ownerKeysOf = (dn: string): Iterable<string> => {
+    const tagValue = actual.get(tagDn(dn))?.attrs.value ?? actual.get(dn)?.attrs.value;
+    return tagValue === undefined ? [] : (keysByTag.get(tagValue) ?? []);
+  };
   const deletedChild = (dn: string, b: Built): Mo => {
     b.objects++;
+    for (const key of ownerKeysOf(dn)) b.keys.add(key);
     b.remove.push(...removedBelow(dn));
     return makeMo(actual.get(dn)?.cls ?? 'unknown', { dn, status: 'deleted' });
   };
@@ -428,9 +463,7 @@ export function planSync(
     const parentNode = index.nodes.get(parent);
     if (parentNode !== undefined && inScope(parentNode.key)) continue;
     for (const dn of dns) {
-      const tagValue = actual.get(tagDn(dn))?.attrs.value ?? actual.get(dn)?.attrs.value;
-      const keys = new Set<string>();
-      for (const [k, t] of index.tags) if (t === tagValue) keys.add(k);
+      const keys = new Set(ownerKeysOf(dn));
       const b: Built = { mo: {}, objects: 0, set: [], remove: [], keys };
       if (classOf(parent) !== undefined && parent !== '' && actual.get(dn) !== undefined) {
         b.mo = deletedChild(dn, b);

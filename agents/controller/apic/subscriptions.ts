@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
-import { backoffDelay, sleep, type BackoffPolicy } from './backoff.ts';
+import { backoffDelay, sleep, type BackoffOptions } from '../../../lib/kube/backoff.ts';
 import { encodeQuery, dnPath, type ApicClient, type QueryParams } from './client.ts';
 import { SubscriptionEventSchema, type Mo } from './mo.ts';
 
@@ -41,7 +41,7 @@ interface Entry {
 export interface ApicSubscriptionsOptions {
   /** refresh-timeout sent to the APIC (default 60 s); refreshed at half of it. */
   readonly refreshTimeoutSeconds?: number;
-  readonly backoff?: BackoffPolicy;
+  readonly backoff?: BackoffOptions;
   readonly logger?: Logger;
 }
 
@@ -58,7 +58,7 @@ export class ApicSubscriptions extends EventEmitter<ApicSubscriptionsEvents> {
   private ws: WebSocket | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private readonly refreshTimeout: number;
-  private readonly backoff: BackoffPolicy;
+  private readonly backoff: BackoffOptions;
   private readonly log: Logger;
   private stopped = false;
   private reconnectInFlight: Promise<void> | undefined;
@@ -72,7 +72,7 @@ export class ApicSubscriptions extends EventEmitter<ApicSubscriptionsEvents> {
   ) {
     super();
     this.refreshTimeout = options.refreshTimeoutSeconds ?? 60;
-    this.backoff = options.backoff ?? { baseMs: 200, maxMs: 15_000 };
+    this.backoff = options.backoff ?? { initialMs: 200, maxMs: 15_000 };
     this.log = (options.logger ?? client.log).child({ component: 'apic-subscriptions' });
   }
 

@@ -10,8 +10,9 @@
 // tagAnnotations; their initial results are the full-sync read, their events
 // keep the cache current. Writes are applied to the cache on success, so a
 // second pass plans nothing.
+import { NotLeadingError } from '../../../lib/kube/leader.ts';
 import { pino, type Logger } from 'pino';
-import { backoffDelay, sleep, type BackoffPolicy } from './backoff.ts';
+import { backoffDelay, sleep, type BackoffOptions } from '../../../lib/kube/backoff.ts';
 import { ApicConnectionError, ApicRequestError, type ApicClient } from './client.ts';
 import {
   applyWrite,
@@ -54,10 +55,15 @@ export interface ApicSyncOptions {
   /** Writes in flight at once (default 2). */
   readonly writeConcurrency?: number;
   readonly maxObjectsPerPost?: number;
-  readonly retryBackoff?: BackoffPolicy;
+  /** See SyncConfig.adoptAnnotations. */
+  readonly adoptAnnotations?: readonly string[];
+  readonly retryBackoff?: BackoffOptions;
   readonly subscriptionRefreshSeconds?: number;
   readonly onStatus?: (status: ApicSyncStatus) => void;
 }
+
+/** The retry of a failed write that no owner key names: it retries as a sweep. Never an owner key (those are prefixed). */
+const SweepRetryKey = '\u0000sweep';
 
 export class ApicSync {
   private readonly client: ApicClient;
@@ -74,6 +80,7 @@ export class ApicSync {
   private readonly classSubs = new Map<string, SubscriptionHandle>();
   private sweep = false;
   private fullSyncNeeded = true;
+  private readonly everDesiredClasses = new Set<string>();
   private running: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private started = false;
@@ -81,7 +88,7 @@ export class ApicSync {
   private lastWriteAt = 0;
   private readonly minWriteIntervalMs: number;
   private readonly concurrency: number;
-  private readonly retryBackoff: BackoffPolicy;
+  private readonly retryBackoff: BackoffOptions;
   private st: {
     connected: boolean;
     lastFullSync?: Date;
@@ -112,7 +119,7 @@ export class ApicSync {
     });
     this.minWriteIntervalMs = 1000 / (options.writesPerSecond ?? 50);
     this.concurrency = options.writeConcurrency ?? 2;
-    this.retryBackoff = options.retryBackoff ?? { baseMs: 500, maxMs: 60_000 };
+    this.retryBackoff = options.retryBackoff ?? { initialMs: 500, maxMs: 60_000 };
     this.subs.on('resync', (results) => this.onResync(results));
     this.subs.on('disconnected', (reason) => {
       this.st = { ...this.st, connected: false, lastError: reason };
@@ -128,7 +135,9 @@ export class ApicSync {
     if (mos !== undefined) {
       for (const mo of mos) MoSchema.parse(mo);
       // Fail in the caller, not later in the sync loop.
-      indexDesired(new Map([[key, mos]]), this.options.prefix);
+      const index = indexDesired(new Map([[key, mos]]), this.options.prefix);
+      for (const n of index.nodes.values())
+        if (n.cls !== 'tagAnnotation' && n.cls !== 'tagInst') this.everDesiredClasses.add(n.cls);
     }
     if (mos === undefined || mos.length === 0) this.desired.delete(key);
     else this.desired.set(key, structuredClone(mos) as Mo[]);
@@ -270,7 +279,10 @@ export class ApicSync {
 
   private onLoopError(e: unknown): void {
     const msg = e instanceof Error ? e.message : String(e);
-    this.log.error({ err: msg }, 'APIC sync failed');
+    // A write refused because this leader's term ran out is the end of the term, not an APIC fault.
+    if (e instanceof NotLeadingError)
+      this.log.info({ err: msg }, 'APIC sync stopped: no longer leading');
+    else this.log.error({ err: msg }, 'APIC sync failed');
     this.st = {
       ...this.st,
       lastError: msg,
@@ -329,10 +341,13 @@ export class ApicSync {
 
   /** Subscribes every class in the desired state not yet watched; their owned objects join the cache. */
   private async ensureSubscriptions(): Promise<void> {
-    const wanted = new Set<string>();
+    // Every class this process ever desired, not only today's: after the
+    // desired state is emptied (AciFabric deletion), a full resync must still
+    // read the objects of those classes that an earlier, in-flight write made,
+    // or it counts nothing owned and deletes nothing (cleanup.e2e under load).
     for (const n of this.getIndex().nodes.values())
-      if (n.cls !== 'tagAnnotation' && n.cls !== 'tagInst') wanted.add(n.cls);
-    for (const cls of wanted) {
+      if (n.cls !== 'tagAnnotation' && n.cls !== 'tagInst') this.everDesiredClasses.add(n.cls);
+    for (const cls of this.everDesiredClasses) {
       if (this.classSubs.has(cls) || this.unknownClasses.has(cls)) continue;
       try {
         const { handle, imdata } = await this.subs.subscribe(this.classSpec(cls), (mo) =>
@@ -413,6 +428,9 @@ export class ApicSync {
       ...(this.options.maxObjectsPerPost !== undefined
         ? { maxObjectsPerPost: this.options.maxObjectsPerPost }
         : {}),
+      ...(this.options.adoptAnnotations !== undefined
+        ? { adoptAnnotations: this.options.adoptAnnotations }
+        : {}),
     });
     if (scope === 'all') this.st = { ...this.st, conflicts: plan.conflicts };
     else if (plan.conflicts.length > 0)
@@ -461,6 +479,8 @@ export class ApicSync {
       this.st = { ...this.st, lastError: e.message };
       this.log.warn({ dn: w.dn, status: e.status, code: e.code, err: e.text }, 'APIC write failed');
       for (const k of w.keys) this.scheduleRetry(k);
+      // Deletes of objects no desired key names (found by a sweep): only another sweep finds them again.
+      if (w.keys.size === 0) this.scheduleRetry(SweepRetryKey);
     }
   }
 
@@ -492,7 +512,8 @@ export class ApicSync {
       for (const [k, at] of this.retries) {
         if (at <= now) {
           this.retries.delete(k);
-          this.dirty.add(k);
+          if (k === SweepRetryKey) this.sweep = true;
+          else this.dirty.add(k);
         } else next = Math.min(next, at - now);
       }
       if (Number.isFinite(next)) this.scheduleRetryTimer(next);

@@ -1,17 +1,18 @@
 /**
  * Single-address allocator over a list of CIDRs (pure). Serves the node
  * service endpoints (nodeServiceSubnet) and LoadBalancer IPs (externDynamic,
- * externStatic). Network, broadcast (IPv4) and a gateway written into the
- * CIDR (10.5.0.1/24) are never handed out.
+ * externStatic). Subnet edges (lib/net hostRange) and a gateway written
+ * into the CIDR (10.5.0.1/24) are never handed out. The address arithmetic
+ * is lib/net's; what is here is who owns which address.
  */
 import {
   containsAddress,
-  familyBits,
   formatIp,
+  hostRange,
   parseCidr,
   parseIp,
-  prefixSize,
   type Family,
+  type Ip,
   type Prefix,
 } from '../../../lib/net/cidr.ts';
 
@@ -23,10 +24,8 @@ interface Range {
   hint: bigint;
 }
 
-export interface Address {
-  family: Family;
-  value: bigint;
-  text: string;
+export interface Address extends Ip {
+  readonly text: string;
 }
 
 export function addressOf(text: string): Address | undefined {
@@ -46,12 +45,7 @@ export class AddressAllocator {
     this.ranges = cidrs.flatMap((text) => {
       const prefix = parseCidr(text);
       if (!prefix) return [];
-      const size = prefixSize(prefix);
-      const hostBits = familyBits(prefix.family) - prefix.length;
-      // IPv4 /31 and /32 have no network/broadcast addresses to skip (RFC 3021).
-      const skipEdges = prefix.family === 4 ? hostBits >= 2 : hostBits >= 1;
-      const first = prefix.network + (skipEdges ? 1n : 0n);
-      const last = prefix.network + size - 1n - (skipEdges && prefix.family === 4 ? 1n : 0n);
+      const { first, last } = hostRange(prefix);
       const gateway = prefix.address !== prefix.network ? prefix.address : undefined;
       return [{ prefix, first, last, ...(gateway !== undefined ? { gateway } : {}), hint: first }];
     });
@@ -61,7 +55,7 @@ export class AddressAllocator {
   covers(address: Address): boolean {
     return this.ranges.some(
       (r) =>
-        containsAddress(r.prefix, address.family, address.value) &&
+        containsAddress(r.prefix, address) &&
         address.value >= r.first &&
         address.value <= r.last &&
         address.value !== r.gateway,
@@ -124,10 +118,7 @@ export class AddressAllocator {
       }
       this.owners.delete(`${address.family}/${address.value}`);
       for (const range of this.ranges) {
-        if (
-          containsAddress(range.prefix, address.family, address.value) &&
-          address.value < range.hint
-        )
+        if (containsAddress(range.prefix, address) && address.value < range.hint)
           range.hint = address.value;
       }
     }

@@ -11,9 +11,10 @@
 import {
   familyBits,
   formatCidr,
-  formatIp,
+  formatGatewayCidr,
   parseCidr,
   prefixContains,
+  prefixOf,
   prefixSize,
   type Family,
   type Prefix,
@@ -93,9 +94,7 @@ export class ChunkAllocator {
   gatewayOf(subnetIndex: number): string {
     const subnet = this.subnets[subnetIndex];
     if (!subnet) throw new Error(`no pod subnet ${subnetIndex}`);
-    const { prefix } = subnet;
-    const gateway = prefix.address !== prefix.network ? prefix.address : prefix.network + 1n;
-    return `${formatIp(prefix.family, gateway)}/${prefix.length}`;
+    return formatGatewayCidr(subnet.prefix);
   }
 
   /** Gateways of the subnets the node has chunks in, in subnet order. */
@@ -124,7 +123,7 @@ export class ChunkAllocator {
     for (const cidr of cidrs) {
       const prefix = parseCidr(cidr);
       if (!prefix) continue;
-      const text = formatCidr(prefix.family, prefix.network, prefix.length);
+      const text = formatCidr(prefix);
       if (list.some((c) => c.cidr === text)) continue;
       const subnet = this.subnets.find((s) => prefixContains(s.prefix, prefix));
       if (!subnet) {
@@ -177,7 +176,7 @@ export class ChunkAllocator {
       const shift = BigInt(familyBits(family) - subnet.chunkLength);
       const network = subnet.prefix.network + (i << shift);
       const chunk: NodeChunk = {
-        cidr: formatCidr(family, network, subnet.chunkLength),
+        cidr: formatCidr(prefixOf(family, network, subnet.chunkLength)),
         family,
         size: BigInt(this.chunkSize),
         subnet: subnet.index,

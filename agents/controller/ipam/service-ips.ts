@@ -55,7 +55,7 @@ export class ServiceIpManager {
   async rebuild(): Promise<void> {
     const { items } = await this.ctx.client.list<Service>('v1', 'Service');
     const services = items
-      .filter((s) => isLoadBalancer(s) && this.ctx.caches.namespaceInScope(s.metadata.namespace))
+      .filter((s) => isLoadBalancer(s))
       .sort((a, b) =>
         (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? ''),
       );

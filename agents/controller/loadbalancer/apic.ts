@@ -11,8 +11,9 @@
  *    configured external networks.
  */
 import type { ControllerConfig } from '../../../lib/config/components.ts';
+import { hostCidr } from '../../../lib/net/cidr.ts';
 import { makeMo as mo, type Mo } from '../apic/mo.ts';
-import { dns, serviceObjectName } from '../apicnames.ts';
+import { dns, healthGroupName, monitoringPolicyName, serviceObjectName } from '../apicnames.ts';
 
 export interface GraphNode {
   name: string;
@@ -30,7 +31,6 @@ export interface ServiceInput {
 }
 
 const protocolName = (p: string) => ({ TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' })[p] ?? 'unspecified';
-const hostCidr = (ip: string) => (ip.includes(':') ? `${ip}/128` : `${ip}/32`);
 
 /** The device cluster and the graph template (one owner key for the cluster). */
 export function sharedServiceObjects(config: ControllerConfig, nodes: readonly string[]): Mo[] {
@@ -115,7 +115,34 @@ export function sharedServiceObjects(config: ControllerConfig, nodes: readonly s
     connection('C1', `${d.graph}/AbsTermNodeCon-T1/AbsTConn`, `${node}/AbsFConn-consumer`),
     connection('C2', `${node}/AbsFConn-provider`, `${d.graph}/AbsTermNodeProv-T2/AbsTConn`),
   ]);
-  return [device, graph];
+  return [device, graph, ...serviceTracking(config, nodes)];
+}
+
+const tracking = (config: ControllerConfig) => config.aci.serviceMonitorInterval > 0;
+
+/**
+ * Service graph health, as the original: an IP SLA policy probing each
+ * node's service endpoint every serviceMonitorInterval seconds, and one
+ * redirect health group per node that its redirect destinations join, so
+ * the fabric stops redirecting to a node that does not answer.
+ */
+function serviceTracking(config: ControllerConfig, nodes: readonly string[]): Mo[] {
+  if (!tracking(config)) return [];
+  const d = dns(config);
+  return [
+    mo('fvIPSLAMonitoringPol', {
+      dn: d.monitoringPolicy,
+      name: monitoringPolicyName(config),
+      slaType: 'icmp',
+      slaFrequency: String(config.aci.serviceMonitorInterval),
+    }),
+    ...nodes.map((node) =>
+      mo('vnsRedirectHealthGroup', {
+        dn: d.healthGroup(node),
+        name: healthGroupName(config, node),
+      }),
+    ),
+  ];
 }
 
 export function redirectPolicyDn(
@@ -157,21 +184,33 @@ export function serviceObjects(config: ControllerConfig, svc: ServiceInput): Mo[
       ],
     ),
   ]);
+  const destinations = svc.nodes.flatMap((n) =>
+    [n.ipv4, n.ipv6]
+      .filter((ip): ip is string => !!ip)
+      .map((ip) =>
+        mo(
+          'vnsRedirectDest',
+          { rn: `RedirectDest_ip-[${ip}]`, ip, mac: n.mac.toUpperCase(), destName: n.name },
+          tracking(config)
+            ? [
+                mo('vnsRsRedirectHealthGroup', {
+                  rn: 'rsRedirectHealthGroup',
+                  tDn: d.healthGroup(n.name),
+                }),
+              ]
+            : [],
+        ),
+      ),
+  );
   const redirect = mo(
     'vnsSvcRedirectPol',
     { dn: redirectPolicyDn(config, svc.namespace, svc.name), name },
-    svc.nodes.flatMap((n) =>
-      [n.ipv4, n.ipv6]
-        .filter((ip): ip is string => !!ip)
-        .map((ip) =>
-          mo('vnsRedirectDest', {
-            rn: `RedirectDest_ip-[${ip}]`,
-            ip,
-            mac: n.mac.toUpperCase(),
-            destName: n.name,
-          }),
-        ),
-    ),
+    [
+      ...destinations,
+      ...(tracking(config)
+        ? [mo('vnsRsIPSLAMonitoringPol', { rn: 'rsIPSLAMonitoringPol', tDn: d.monitoringPolicy })]
+        : []),
+    ],
   );
   const lifCtx = (conn: string) =>
     mo('vnsLIfCtx', { rn: `lIfCtx-c-${conn}`, connNameOrLbl: conn }, [

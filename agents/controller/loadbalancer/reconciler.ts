@@ -73,7 +73,6 @@ export class ServiceReconciler {
     const { caches, client, config, apic } = this.ctx;
     const [namespace = '', name = ''] = key.split('/');
     const service = caches.services.get(key);
-    if (service && !caches.namespaceInScope(namespace)) return;
     // 1. IPs.
     const ips = await this.ips.reconcile(key, service);
     const graph = caches.serviceGraphs.get(key);
@@ -90,7 +89,7 @@ export class ServiceReconciler {
     }
     // 2. Nodes: ready endpoints on nodes with a service endpoint, at most maxNodesServiceGraph.
     const candidates = readyNodes(this.slicesOf(namespace, name)).filter(
-      (n) => caches.nodeInScope(n) && this.pools.serviceEndpointOf(n),
+      (n) => caches.hasNode(n) && this.pools.serviceEndpointOf(n),
     );
     const chosen = chooseNodes(key, candidates, config.loadBalancing.maxNodesServiceGraph);
     const nodes: GraphNode[] = chosen.map((n) => ({

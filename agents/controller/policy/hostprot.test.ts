@@ -5,8 +5,8 @@
 import test from 'ava';
 import type { V1Namespace, V1NetworkPolicy, V1Pod } from '@kubernetes/client-node';
 import type { ControllerConfig } from '../../../lib/config/components.ts';
+import { subtractCidrs } from '../../../lib/net/prefix-set.ts';
 import { moAttrs, moChildren, moClass, type Mo } from '../apic/mo.ts';
-import { subtractCidrs } from './cidr-set.ts';
 import { eligiblePod as eligible, hostprotPolicy } from './hostprot.ts';
 
 const config = { aci: { tenant: 'kube', objectPrefix: 'aci-containers-kube' } } as ControllerConfig;
@@ -254,11 +254,4 @@ test('host-network and finished pods are not peers', (t) => {
     { pods: extra.filter(eligible), namespaces },
   );
   t.deepEqual(summary(mo)['networkpolicy-ingress'], { '0_0-ipv4': '* * 10.2.0.11/32' });
-});
-
-test('ipBlock except is subtracted into minimal prefixes', (t) => {
-  t.deepEqual(subtractCidrs('10.0.0.0/24', ['10.0.0.128/25']), ['10.0.0.0/25']);
-  t.deepEqual(subtractCidrs('10.0.0.0/30', ['10.0.0.1/32']), ['10.0.0.0/32', '10.0.0.2/31']);
-  t.deepEqual(subtractCidrs('10.0.0.0/24', []), ['10.0.0.0/24']);
-  t.deepEqual(subtractCidrs('10.0.0.0/24', ['10.0.0.0/16']), []);
 });

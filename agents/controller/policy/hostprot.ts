@@ -30,10 +30,10 @@ import {
   policyTypes,
   type Protocol,
 } from '../../../lib/policy/network-policy.ts';
-import { containsAddress, parseCidr, parseIp } from '../../../lib/net/cidr.ts';
+import { hostCidr } from '../../../lib/net/cidr.ts';
+import { ipBlockContains, subtractCidrs } from '../../../lib/net/prefix-set.ts';
 import { makeMo as mo, type Mo } from '../apic/mo.ts';
 import { networkPolicyObjectName, tenantDn } from '../apicnames.ts';
-import { subtractCidrs } from './cidr-set.ts';
 
 export interface PolicyContext {
   /** Pods that can be peers: not host-network, with an IP, not finished. */
@@ -63,7 +63,6 @@ export function eligiblePod(pod: V1Pod): boolean {
   );
 }
 
-const hostCidr = (ip: string) => (ip.includes(':') ? `${ip}/128` : `${ip}/32`);
 const familyOf = (cidr: string): Family => (cidr.includes(':') ? 'ipv6' : 'ipv4');
 
 function namespaceLabels(ns: V1Namespace): Record<string, string> {
@@ -90,15 +89,7 @@ export function peerPods(
 }
 
 function inBlock(ip: string, peer: V1NetworkPolicyPeer): boolean {
-  const block = peer.ipBlock;
-  const address = parseIp(ip);
-  const prefix = block ? parseCidr(block.cidr) : undefined;
-  if (!block || !address || !prefix || !containsAddress(prefix, address.family, address.value))
-    return false;
-  return !(block.except ?? []).some((e) => {
-    const hole = parseCidr(e);
-    return !!hole && containsAddress(hole, address.family, address.value);
-  });
+  return !!peer.ipBlock && ipBlockContains(peer.ipBlock, ip);
 }
 
 /** Remote CIDRs of a peer list; undefined means "any peer". */

@@ -61,11 +61,7 @@ export class PolicyReconciler {
   private peerContext(): { pods: V1Pod[]; namespaces: V1Namespace[] } {
     const { caches } = this.ctx;
     return {
-      pods: caches.pods
-        .list()
-        .filter(
-          (p) => caches.namespaceInScope(p.metadata.namespace) && eligiblePod(p as V1Pod),
-        ) as V1Pod[],
+      pods: caches.pods.list().filter((p) => eligiblePod(p as V1Pod)) as V1Pod[],
       namespaces: caches.namespaces.list() as V1Namespace[],
     };
   }
@@ -73,7 +69,7 @@ export class PolicyReconciler {
   reconcileNetworkPolicy(key: string): void {
     const { caches, apic, config } = this.ctx;
     const policy = caches.networkPolicies.get(key);
-    if (!policy || !caches.namespaceInScope(policy.metadata.namespace)) {
+    if (!policy) {
       apic.setDesired(networkPolicyKey(key), undefined);
       return;
     }
@@ -85,7 +81,7 @@ export class PolicyReconciler {
   async reconcileMapping(key: string): Promise<ReconcileResult | void> {
     const { caches, config, client } = this.ctx;
     const mapping = caches.endpointGroupMappings.get(key);
-    if (!mapping || !caches.namespaceInScope(mapping.metadata.namespace)) return;
+    if (!mapping) return;
     const namespace = mapping.metadata.namespace ?? '';
     const all = caches.endpointGroupMappings
       .list()

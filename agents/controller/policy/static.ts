@@ -8,7 +8,7 @@
  * for pods no NetworkPolicy isolates).
  */
 import type { ControllerConfig } from '../../../lib/config/components.ts';
-import { parseCidr } from '../../../lib/net/cidr.ts';
+import { formatGatewayCidr, parseCidr } from '../../../lib/net/cidr.ts';
 import { makeMo as mo, type Mo } from '../apic/mo.ts';
 import { dns, staticPolicyName } from '../apicnames.ts';
 
@@ -23,17 +23,10 @@ function bridgeDomain(name: string, vrf: string, subnets: readonly string[]): Mo
   ]);
 }
 
-/** Gateway/prefix form of a subnet: kept when written so, else network + 1. */
+/** fvSubnet takes the gateway/prefix form. */
 function gatewayForm(cidr: string): string {
   const p = parseCidr(cidr);
-  if (!p || p.address !== p.network) return cidr;
-  const [address = ''] = cidr.split('/');
-  if (p.family === 4) {
-    const parts = address.split('.').map(Number);
-    parts[3] = (parts[3] ?? 0) + 1;
-    return `${parts.join('.')}/${p.length}`;
-  }
-  return `${address.endsWith('::') ? `${address}1` : address}/${p.length}`;
+  return p ? formatGatewayCidr(p) : cidr;
 }
 
 function rule(

@@ -8,13 +8,14 @@
 import type { Logger } from 'pino';
 import type { ControllerConfig } from '../../../lib/config/components.ts';
 import { ApicClient } from '../apic/client.ts';
+import { accProvisionAnnotation } from '../apic/diff.ts';
 import type { Mo } from '../apic/mo.ts';
 import { ApicSync, type ApicSyncStatus } from '../apic/sync.ts';
 import type { ApicCredentials } from '../config.ts';
 
 export interface ApicTuning {
   writesPerSecond?: number;
-  retryBackoff?: { baseMs: number; maxMs: number };
+  retryBackoff?: { initialMs: number; maxMs: number };
   requestTimeoutMs?: number;
   maxRetries?: number;
 }
@@ -37,8 +38,10 @@ export class ApicState {
     log: Logger,
     onStatus: (status: ApicSyncStatus) => void,
     tuning: ApicTuning = {},
+    writeGuard?: () => void,
   ) {
     this.client = new ApicClient({
+      ...(writeGuard ? { writeGuard } : {}),
       hosts: config.apic.hosts,
       user: credentials.username,
       ...('password' in credentials ? { password: credentials.password } : {}),
@@ -54,6 +57,7 @@ export class ApicState {
     this.sync = new ApicSync({
       client: this.client,
       prefix: config.aci.objectPrefix,
+      ...(config.aci.adoptExisting ? { adoptAnnotations: [accProvisionAnnotation] } : {}),
       logger: log,
       ...(tuning.writesPerSecond !== undefined ? { writesPerSecond: tuning.writesPerSecond } : {}),
       ...(tuning.retryBackoff !== undefined ? { retryBackoff: tuning.retryBackoff } : {}),

@@ -30,7 +30,12 @@ export interface FabricStatusInput {
   host: string;
   ipam: IpamTotals;
   cleanedUp: boolean;
+  /** spec.aci.provision as applied. */
+  provisioned?: 'Fabric' | 'Tenant' | 'None';
 }
+
+/** Conflicts listed in status (the schema caps the list). */
+const maxConflictsShown = 32;
 
 /** The status this controller owns (pure). */
 export function fabricStatus(
@@ -67,6 +72,10 @@ export function fabricStatus(
       objectsOwned: apic.objectsOwned,
       ...(apic.lastError ? { lastError: apic.lastError.slice(0, 4000) } : {}),
       ...(input.cleanedUp ? { cleanedUp: true } : {}),
+      ...(input.provisioned ? { provisioned: input.provisioned } : {}),
+      ...(apic.conflicts.length > 0
+        ? { conflicts: [...apic.conflicts].sort().slice(0, maxConflictsShown) }
+        : {}),
     },
     ipam: {
       podAddresses: ipam.podAddresses.toString(),

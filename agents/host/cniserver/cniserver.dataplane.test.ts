@@ -14,9 +14,9 @@ import { ErrorCode } from './protocol.ts';
 import { CniResult } from './result.ts';
 import { hostVethName } from '../netconf/names.ts';
 import { run } from '../netconf/exec.ts';
-import { linksIn, ping } from '../testing/netns.ts';
-import { invokePlugin, k8sArgs, startCniTestBed } from '../testing/harness.ts';
-import type { CniTestBed, PluginRun } from '../testing/harness.ts';
+import { linksIn, ping } from '../../../e2e/support/host/netns.ts';
+import { invokePlugin, k8sArgs, startCniTestBed } from '../../../e2e/support/host/harness.ts';
+import type { CniTestBed, PluginRun } from '../../../e2e/support/host/harness.ts';
 
 let bed: CniTestBed | undefined;
 const getBed = (): CniTestBed => {

@@ -3,7 +3,7 @@
  * result IPs, endpoint gateways). DEL, CHECK and reconcile derive the same
  * names from the same inputs, so nothing but the allocation is stored.
  */
-import { parseAddress, parseRange, rangeContains } from '../ipam/addr.ts';
+import { containsAddress, requireCidr, requireIp } from '../../../lib/net/cidr.ts';
 import type { Allocation, PodSubnet } from '../ipam/index.ts';
 import { hostMac, hostVethName, podMac } from '../netconf/names.ts';
 import type { PodInterfaceSpec, Route } from '../netconf/types.ts';
@@ -23,10 +23,10 @@ export function subnetOf(
   subnets: readonly PodSubnet[],
   ip: string,
 ): { prefix: number; gateway: string } {
-  const { family, value } = parseAddress(ip);
+  const address = requireIp(ip);
   for (const s of subnets) {
-    const r = parseRange(s.cidr);
-    if (rangeContains(r, family, value)) return { prefix: r.prefix, gateway: s.gateway };
+    const r = requireCidr(s.cidr);
+    if (containsAddress(r, address)) return { prefix: r.length, gateway: s.gateway };
   }
   throw new Error(
     `address ${ip} is in none of the pod subnets ${subnets.map((s) => s.cidr).join(', ') || '(none)'}`,

@@ -106,6 +106,21 @@ export const CniResponse = z.union([
 ]);
 export type CniResponse = z.infer<typeof CniResponse>;
 
+/**
+ * What the native plugin (agents/cni/native/forward.c) sends instead of a
+ * CniRequest: the CNI environment and stdin as the runtime gave them. The
+ * server runs the plugin logic (agents/cni/plugin.ts) on them and answers
+ * `<exit code>\n<stdout>` rather than JSON, so the forwarder parses nothing.
+ */
+export const PluginForward = z.object({
+  protocol: z.literal(ProtocolVersion),
+  plugin: z.object({
+    env: z.record(z.string().regex(/^CNI_[A-Z]+$/), z.string()),
+    stdin: z.string(),
+  }),
+});
+export type PluginForward = z.infer<typeof PluginForward>;
+
 /** Largest request the server reads; a network config is a few KiB. */
 export const MaxMessageBytes = 1 << 20;
 

@@ -4,6 +4,7 @@
  * per-IP `version` those versions require.
  */
 import { z } from 'zod';
+import { isCidr } from '../../../lib/net/cidr.ts';
 import { versionAtLeast } from './protocol.ts';
 import type { NetworkConfig } from './protocol.ts';
 import type { Route } from '../netconf/types.ts';
@@ -11,10 +12,7 @@ import type { Route } from '../netconf/types.ts';
 const ip = z.union([z.ipv4(), z.ipv6()]);
 const cidr = z.union([z.cidrv4(), z.cidrv6()]);
 /** An interface address: an address with a prefix length, host bits allowed (unlike z.cidrv4). */
-const ipWithPrefix = z.string().refine((s) => {
-  const [a, len, ...rest] = s.split('/');
-  return rest.length === 0 && len !== undefined && /^\d+$/.test(len) && ip.safeParse(a).success;
-}, 'address/prefix');
+const ipWithPrefix = z.string().refine(isCidr, 'address/prefix');
 
 export const CniInterface = z.strictObject({
   name: z.string().min(1),

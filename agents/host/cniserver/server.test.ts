@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { EndpointFileStore } from '../endpoints/index.ts';
 import { IpamStore, reservedAddresses } from '../ipam/index.ts';
 import { hostVethName } from '../netconf/names.ts';
-import { FakeDataplane } from '../testing/fakedataplane.ts';
+import { FakeDataplane } from '../../../e2e/support/host/fakedataplane.ts';
 import { CniServer } from './server.ts';
 import { ErrorCode, ProtocolVersion } from './protocol.ts';
 import type { CniRequest, CniResponse } from './protocol.ts';

@@ -27,7 +27,15 @@ import { CniError } from './errors.ts';
 import { KeyedMutex } from './keyedmutex.ts';
 import { DefaultMtu, planPodInterface } from './plan.ts';
 import type { PodInterfacePlan } from './plan.ts';
-import { CniRequest, MaxMessageBytes, isSupportedVersion, versionAtLeast } from './protocol.ts';
+import { runPlugin } from '../../cni/plugin.ts';
+import type { PluginOutcome } from '../../cni/plugin.ts';
+import {
+  CniRequest,
+  MaxMessageBytes,
+  PluginForward,
+  isSupportedVersion,
+  versionAtLeast,
+} from './protocol.ts';
 import type { CniResponse } from './protocol.ts';
 import { CniResult, buildResult } from './result.ts';
 
@@ -119,10 +127,30 @@ export class CniServer {
     });
     conn.on('error', (err) => this.log.warn({ err }, 'Dropped CNI connection'));
     conn.on('end', () => {
-      void this.handleText(Buffer.concat(chunks).toString('utf8')).then((response) => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const forwarded = decodeForward(text);
+      if (forwarded) {
+        void this.handleForward(forwarded).then(({ exitCode, stdout }) => {
+          conn.end(`${exitCode}\n${stdout}`);
+        });
+        return;
+      }
+      void this.handleText(text).then((response) => {
         conn.end(`${JSON.stringify(response)}\n`);
       });
     });
+  }
+
+  /**
+   * Runs the plugin logic on a call the native plugin forwarded untouched:
+   * the same validation and error mapping as the node plugin, answered here
+   * instead of in a process of its own. The socket is already the one the
+   * config names (the forwarder connected to it), so the call stays here.
+   */
+  async handleForward(forwarded: PluginForward): Promise<PluginOutcome> {
+    return runPlugin(forwarded.plugin.env, forwarded.plugin.stdin, (_socket, request) =>
+      this.handle(request),
+    );
   }
 
   /** Decodes one request and answers it; exposed for tests that skip the socket. */
@@ -627,4 +655,15 @@ function stripLegacyVersion(result: unknown): unknown {
       return rest;
     }),
   };
+}
+
+/** A forwarded plugin call, or undefined for anything else (a CniRequest, or garbage for handleText to answer). */
+function decodeForward(text: string): PluginForward | undefined {
+  if (!text.includes('"plugin"')) return undefined;
+  try {
+    const parsed = PluginForward.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { parseAddress, parseRange, rangeContains } from './addr.ts';
+import { cidrContains } from '../../../lib/net/cidr.ts';
 import * as core from './core.ts';
 import { poolStatusSummary, reservedAddresses, subnetsFromGateways } from './index.ts';
 
@@ -21,8 +21,7 @@ function alloc(
 }
 
 function inChunks(chunks: readonly string[], ip: string): boolean {
-  const { family, value } = parseAddress(ip);
-  return chunks.map(parseRange).some((r) => rangeContains(r, family, value));
+  return chunks.some((c) => cidrContains(c, ip));
 }
 
 test('allocates first free address of each family, IPv4 first', (t) => {

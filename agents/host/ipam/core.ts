@@ -12,14 +12,16 @@
  */
 import {
   type Family,
-  type Range,
-  canonicalAddress,
-  formatAddress,
-  parseAddress,
-  parseRange,
-  rangeContains,
-  rangeSize,
-} from './addr.ts';
+  type Prefix,
+  canonicalIp,
+  containsAddress,
+  formatCidr,
+  formatIp,
+  prefixLast,
+  prefixSize,
+  requireCidr,
+  requireIp,
+} from '../../../lib/net/cidr.ts';
 
 export interface PodRef {
   readonly namespace: string;
@@ -82,12 +84,12 @@ export interface IpamUsage {
 
 /** Validates and canonicalizes chunk CIDRs; duplicates collapse. Throws on an invalid CIDR. */
 export function normalizeChunks(chunks: readonly string[]): string[] {
-  return [...new Set(chunks.map((c) => parseRange(c).cidr))];
+  return [...new Set(chunks.map((c) => formatCidr(requireCidr(c))))];
 }
 
 /** Reserved addresses (gateways, subnet edges) in canonical form, for fast lookup. */
 export function reservedSet(reserved: readonly string[]): ReadonlySet<string> {
-  return new Set(reserved.map(canonicalAddress));
+  return new Set(reserved.map(canonicalIp));
 }
 
 export function findAllocation(
@@ -102,12 +104,12 @@ export function usedAddresses(state: IpamState): ReadonlySet<string> {
   return new Set(state.allocations.flatMap((a) => a.ips));
 }
 
-function firstFree(ranges: readonly Range[], taken: ReadonlySet<string>): string | undefined {
+function firstFree(ranges: readonly Prefix[], taken: ReadonlySet<string>): string | undefined {
   for (const r of ranges) {
     // At most |taken| + 1 candidates are looked at per range, so the scan is
     // bounded by the number of allocations, not by the (maybe /64) chunk size.
-    for (let v = r.first; v <= r.last; v++) {
-      const text = formatAddress(r.family, v);
+    for (let v = r.network, last = prefixLast(r); v <= last; v++) {
+      const text = formatIp(r.family, v);
       if (!taken.has(text)) return text;
     }
   }
@@ -115,7 +117,7 @@ function firstFree(ranges: readonly Range[], taken: ReadonlySet<string>): string
 }
 
 export function familiesOf(chunks: readonly string[]): Family[] {
-  const fams = new Set(chunks.map((c) => parseRange(c).family));
+  const fams = new Set(chunks.map((c) => requireCidr(c).family));
   return ([4, 6] as const).filter((f) => fams.has(f));
 }
 
@@ -130,7 +132,7 @@ export function allocate(
 ): AllocateOutcome {
   const existing = findAllocation(state, req.containerId, req.ifName);
   if (existing) return { kind: 'existing', state, allocation: existing };
-  const ranges = state.chunks.map(parseRange);
+  const ranges = state.chunks.map(requireCidr);
   const families = familiesOf(state.chunks);
   if (families.length === 0) return { kind: 'noChunks' };
   const taken = new Set([...usedAddresses(state), ...reserved]);
@@ -197,20 +199,20 @@ function familyUsage(
   family: Family,
   expected: boolean,
 ): FamilyUsage {
-  const ranges = state.chunks.map(parseRange).filter((r) => r.family === family);
+  const ranges = state.chunks.map(requireCidr).filter((r) => r.family === family);
   let size = 0n;
   let chunkSize = 0n;
   for (const r of ranges) {
-    size += rangeSize(r);
-    if (rangeSize(r) > chunkSize) chunkSize = rangeSize(r);
+    size += prefixSize(r);
+    if (prefixSize(r) > chunkSize) chunkSize = prefixSize(r);
   }
   for (const text of reserved) {
-    const { family: f, value } = parseAddress(text);
-    if (ranges.some((r) => rangeContains(r, f, value))) size -= 1n;
+    const ip = requireIp(text);
+    if (ranges.some((r) => containsAddress(r, ip))) size -= 1n;
   }
   const addresses = state.allocations
     .flatMap((a) => a.ips)
-    .filter((ip) => parseAddress(ip).family === family);
+    .filter((ip) => requireIp(ip).family === family);
   const used = BigInt(addresses.length);
   // As the original host agent: ask for another chunk once less than half a
   // chunk is left, so a burst of pods does not have to wait for the controller.

@@ -1,7 +1,13 @@
 /** Pod IP allocation of one node: the public API for the host agent. */
-import { canonicalAddress, parseRange, subnetEdgeAddresses } from './addr.ts';
+import {
+  canonicalIp,
+  formatCidr,
+  formatIp,
+  requireCidr,
+  subnetEdges,
+  type Family,
+} from '../../../lib/net/cidr.ts';
 import { familiesOf as familiesOfCidrs } from './core.ts';
-import type { Family } from './addr.ts';
 import type { IpamUsage } from './core.ts';
 
 export { IpamStore, IpamExhaustedError } from './store.ts';
@@ -14,7 +20,6 @@ export type {
   PodRef,
   IpamState,
 } from './core.ts';
-export type { Family } from './addr.ts';
 
 /** A pod subnet of the cluster (AciFabric), e.g. `{ cidr: '10.2.0.0/16', gateway: '10.2.0.1' }`. */
 export interface PodSubnet {
@@ -26,7 +31,10 @@ export interface PodSubnet {
 export function reservedAddresses(subnets: readonly PodSubnet[]): string[] {
   return [
     ...new Set(
-      subnets.flatMap((s) => [canonicalAddress(s.gateway), ...subnetEdgeAddresses(s.cidr)]),
+      subnets.flatMap((s) => {
+        const p = requireCidr(s.cidr);
+        return [canonicalIp(s.gateway), ...subnetEdges(p).map((v) => formatIp(p.family, v))];
+      }),
     ),
   ];
 }
@@ -41,8 +49,8 @@ export function subnetFamilies(subnets: readonly PodSubnet[]): Family[] {
  */
 export function subnetsFromGateways(gateways: readonly string[]): PodSubnet[] {
   return gateways.map((g) => {
-    const [gateway = '', prefix = ''] = g.split('/');
-    return { cidr: parseRange(`${gateway}/${prefix}`).cidr, gateway: canonicalAddress(gateway) };
+    const p = requireCidr(g);
+    return { cidr: formatCidr(p), gateway: formatIp(p.family, p.address) };
   });
 }
 

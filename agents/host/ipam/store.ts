@@ -9,8 +9,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import type { Family } from './addr.ts';
-import { isAddress, isCidr } from './addr.ts';
+import { isCidr, isIpAddress, type Family } from '../../../lib/net/cidr.ts';
 import * as core from './core.ts';
 import { writeFileAtomic } from './atomicfile.ts';
 
@@ -38,7 +37,7 @@ const StateFile = z.object({
     z.object({
       containerId: z.string().min(1),
       ifName: z.string().min(1),
-      ips: z.array(z.string().refine(isAddress, 'not an IP address')).min(1),
+      ips: z.array(z.string().refine(isIpAddress, 'not an IP address')).min(1),
       netns: z.string().optional(),
       pod: PodRefSchema.optional(),
     }),

@@ -9,12 +9,15 @@ import type { Logger } from 'pino';
 import { apiVersion, PodIPPoolKind } from '../../../crds/index.ts';
 import type { PodIPPoolStatus } from '../../../crds/index.ts';
 import type { KubeClient } from '../../../lib/kube/client.ts';
+import { backoffDelay } from '../../../lib/kube/backoff.ts';
 import {
   setConditions,
   type Condition,
   type ConditionInput,
 } from '../../../lib/kube/conditions.ts';
 import type { PoolStatusSummary } from '../ipam/index.ts';
+import type { NodePortsPlan } from '../node-agents.ts';
+import { CommandError } from '../netconf/exec.ts';
 import type { PodIPPoolObject } from './objects.ts';
 
 export const fieldManagerFor = (node: string): string => `aci-host-agent/${node}`;
@@ -28,6 +31,107 @@ export const PoolReason = {
 
 /** Kind-specific condition: the controller should assign another chunk. */
 export const NeedsChunksCondition = 'NeedsChunks';
+
+/**
+ * Kind-specific condition: whether this node realized the encapsulation
+ * the fabric asks for (spec.aci.vmmDomain.encapType) on its uplink. False
+ * means pods on this node reach only this node.
+ */
+export const UplinkReadyCondition = 'UplinkReady';
+
+/** Reasons of UplinkReady, a closed list. */
+export const UplinkReason = {
+  /** True: the uplink (vlan) or the VTEP and tunnel (vxlan) are on the bridges. */
+  Realized: 'EncapRealized',
+  /** Unknown: the pod network is not open yet, nothing was tried. */
+  Pending: 'Pending',
+  /** False: the host-agent config names no uplink interface. */
+  NoUplink: 'NoUplinkInterface',
+  /** False: the fabric's encap cannot be realized from this node's facts (no VTEP address, no infra VLAN, ...). */
+  Unrealizable: 'EncapUnrealizable',
+  /** False: the uplink interface does not exist on the node. */
+  UplinkNotFound: 'UplinkNotFound',
+  /** False: Open vSwitch or the kernel refused the set-up (retried with backoff). */
+  SetupFailed: 'UplinkSetupFailed',
+} as const;
+
+/** What the host agent knows about its uplink: not tried, a plan it could not make or apply, or done. */
+export type UplinkOutcome =
+  | { readonly state: 'pending' }
+  | { readonly state: 'unconfigured' }
+  | { readonly state: 'unrealizable'; readonly error: unknown }
+  | { readonly state: 'failed'; readonly plan: NodePortsPlan; readonly error: unknown }
+  | { readonly state: 'realized'; readonly plan: NodePortsPlan };
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** The uplink a plan puts on the bridges, in words. */
+function describeUplink(plan: NodePortsPlan): string {
+  const t = plan.tunnel;
+  if (t)
+    return `vxlan: VTEP ${t.vtep} on ${t.infraBridge}, tunnel ${t.port} to ${t.remoteIp}:${t.udpPort} over ${t.uplinkInterface} (infra VLAN ${t.infraVlan})`;
+  return `vlan: ${plan.uplink?.name ?? '(none)'} on ${plan.bridge}`;
+}
+
+/** The interface whose absence an error names, if that is what it is. */
+function missingInterface(err: unknown, plan: NodePortsPlan): string | undefined {
+  const uplink = plan.tunnel?.uplinkInterface ?? plan.uplink?.name;
+  if (uplink === undefined || !(err instanceof CommandError)) return undefined;
+  const names = err.args.includes(uplink);
+  return names && /Cannot find device|does not exist|No such device/.test(err.stderr)
+    ? uplink
+    : undefined;
+}
+
+export function uplinkCondition(outcome: UplinkOutcome): ConditionInput {
+  const type = UplinkReadyCondition;
+  switch (outcome.state) {
+    case 'pending':
+      return {
+        type,
+        status: 'Unknown',
+        reason: UplinkReason.Pending,
+        message: 'The pod network is not open yet',
+      };
+    case 'unconfigured':
+      return {
+        type,
+        status: 'False',
+        reason: UplinkReason.NoUplink,
+        message: 'No uplink interface is configured: pods reach only this node',
+      };
+    case 'unrealizable':
+      return {
+        type,
+        status: 'False',
+        reason: UplinkReason.Unrealizable,
+        message: `The fabric's encapsulation cannot be realized on this node: ${errorText(outcome.error)}`,
+      };
+    case 'failed': {
+      const missing = missingInterface(outcome.error, outcome.plan);
+      return missing !== undefined
+        ? {
+            type,
+            status: 'False',
+            reason: UplinkReason.UplinkNotFound,
+            message: `The uplink interface ${missing} does not exist on this node (retrying)`,
+          }
+        : {
+            type,
+            status: 'False',
+            reason: UplinkReason.SetupFailed,
+            message: `Failed to set up ${describeUplink(outcome.plan)} (retrying): ${errorText(outcome.error)}`,
+          };
+    }
+    case 'realized':
+      return {
+        type,
+        status: 'True',
+        reason: UplinkReason.Realized,
+        message: describeUplink(outcome.plan),
+      };
+  }
+}
 
 export function readyCondition(summary: PoolStatusSummary, chunkCount: number): ConditionInput {
   if (chunkCount === 0) {
@@ -64,11 +168,14 @@ export function buildPoolStatus(
   pool: PodIPPoolObject,
   chunkCount: number,
   now: Date,
+  /** Undefined where the agent manages no uplink (no node ports shell): no UplinkReady condition. */
+  uplink?: UplinkOutcome,
 ): PodIPPoolStatus {
   const generation = pool.metadata.generation;
   const previous = (pool.status?.conditions ?? []) as Condition[];
+  const ours = new Set<string>(['Ready', NeedsChunksCondition, UplinkReadyCondition]);
   const conditions = setConditions(
-    previous.filter((c) => c.type === 'Ready' || c.type === NeedsChunksCondition),
+    previous.filter((c) => ours.has(c.type)),
     [
       readyCondition(summary, chunkCount),
       summary.needsMore
@@ -84,6 +191,7 @@ export function buildPoolStatus(
             reason: 'EnoughAddresses',
             message: 'No chunk needed',
           },
+      ...(uplink ? [uplinkCondition(uplink)] : []),
     ],
     generation,
     now,
@@ -125,6 +233,8 @@ export interface PoolStatusReporterOptions {
   readonly pool: () => PodIPPoolObject | undefined;
   /** Current IPAM summary and number of chunks. */
   readonly usage: () => { summary: PoolStatusSummary; chunkCount: number };
+  /** What became of the node's uplink; absent where the agent manages none. */
+  readonly uplink?: () => UplinkOutcome;
   /** Coalesces bursts of allocations into one write. */
   readonly debounceMs?: number;
   readonly now?: () => Date;
@@ -181,6 +291,7 @@ export class PoolStatusReporter {
       pool,
       chunkCount,
       (this.opts.now ?? (() => new Date()))(),
+      this.opts.uplink?.(),
     );
     const next = comparable(status);
     if (next === this.lastApplied && next === comparable(pool.status)) return;
@@ -197,7 +308,7 @@ export class PoolStatusReporter {
       );
     } catch (err) {
       this.failures++;
-      const delayMs = Math.min(30_000, 200 * 2 ** Math.min(this.failures, 8));
+      const delayMs = backoffDelay(this.failures, { initialMs: 200, maxMs: 30_000 });
       this.opts.log.warn(
         { err, podIPPool: pool.metadata.name, retryInMs: delayMs },
         'Failed to report PodIPPool status',

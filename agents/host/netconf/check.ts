@@ -2,7 +2,7 @@
  * Pure pieces of interface setup: the `ip -batch` scripts and the CHECK
  * comparison. Kept apart from the shell so they can be tested without root.
  */
-import ipaddr from 'ipaddr.js';
+import { canonicalIp, formatIp, parseAddressOrCidr } from '../../../lib/net/cidr.ts';
 import type { ObservedPodInterface, PodInterfaceSpec, Route } from './types.ts';
 
 const isV6 = (cidrOrAddr: string): boolean => cidrOrAddr.includes(':');
@@ -30,23 +30,45 @@ export function podSetupScript(spec: PodInterfaceSpec): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Whether pod interfaces must compute their own TX checksums on this node.
+ * A veth leaves TCP/UDP checksums to an offload (CHECKSUM_PARTIAL). The
+ * kernel datapath completes them, and so does the userspace (netdev)
+ * datapath when it outputs to another port of the node or to a VLAN uplink
+ * (the mark travels with the frame). Into a VXLAN tunnel the userspace
+ * datapath of OVS 3.1 sends the inner packet as it is: the checksum is never
+ * filled in and the receiving node's conntrack drops the packet as invalid.
+ * So with VXLAN encap on the userspace datapath the pod end gets `tx` off.
+ * Everywhere else the offload stays, because turning it off also turns off
+ * TSO and costs throughput.
+ *
+ * `datapathType` is the bridge's `datapath_type` column as ovs-vsctl prints
+ * it (quoted or not); empty is the kernel datapath.
+ */
+export function podComputesChecksums(encapType: 'vlan' | 'vxlan', datapathType: string): boolean {
+  return encapType === 'vxlan' && datapathType.trim().replace(/"/g, '') === 'netdev';
+}
+
+/** The pod-side command that turns TX checksum offload off (run in the pod netns). */
+export function txChecksumOffCommand(ifName: string): readonly string[] {
+  return ['ethtool', '--offload', ifName, 'tx', 'off'];
+}
+
 /** Characters that would split an `ip -batch` line or escape a path. */
 export function isSafeNetnsPath(path: string): boolean {
   return path.startsWith('/') && !/[\s"'\\]/.test(path);
 }
 
+/** Address (host bits kept) and length in canonical text; a bare address is its host prefix. */
 function canonicalCidr(cidr: string): string {
-  const [addr, len] = ipaddr.parseCIDR(cidr);
-  const text = addr instanceof ipaddr.IPv6 ? addr.toRFC5952String() : addr.toString();
-  return `${text}/${len}`;
+  const p = parseAddressOrCidr(cidr);
+  if (!p) throw new Error(`invalid CIDR ${JSON.stringify(cidr)}`);
+  return `${formatIp(p.family, p.address)}/${p.length}`;
 }
 
 function canonicalRoute(r: Route): string {
   const dst = r.dst === 'default' ? '0.0.0.0/0' : r.dst;
-  const gw = r.gw ? ipaddr.parse(r.gw) : undefined;
-  const gwText =
-    gw === undefined ? '' : gw instanceof ipaddr.IPv6 ? gw.toRFC5952String() : gw.toString();
-  return `${canonicalCidr(dst.includes('/') ? dst : `${dst}/${isV6(dst) ? 128 : 32}`)} via ${gwText}`;
+  return `${canonicalCidr(dst)} via ${r.gw ? canonicalIp(r.gw) : ''}`;
 }
 
 /**

@@ -2,7 +2,8 @@
  * The Linux shell of pod interface setup: iproute2 for veths, addresses and
  * routes (nsenter for commands inside the pod netns, since `ip -n` only
  * takes names under /var/run/netns and CNI_NETNS may be any path), ovs-vsctl
- * for the access bridge port.
+ * for the access bridge port, ethtool where the pod end must compute its own
+ * checksums (podComputesChecksums).
  *
  * Each side is one `ip -batch` invocation, so an ADD costs three process
  * starts plus one ovs-vsctl, not a dozen.
@@ -10,7 +11,13 @@
 import { stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { CommandError, run } from './exec.ts';
-import { hostSetupScript, isSafeNetnsPath, podSetupScript } from './check.ts';
+import {
+  hostSetupScript,
+  isSafeNetnsPath,
+  podComputesChecksums,
+  podSetupScript,
+  txChecksumOffCommand,
+} from './check.ts';
 import type {
   ObservedPodInterface,
   PodDataplane,
@@ -31,6 +38,12 @@ export interface LinuxDataplaneOptions {
    * `ovs-netdev` tap device allows only one per namespace.
    */
   readonly hostNetns?: string;
+  /**
+   * How pod traffic leaves the node (HostAgentConfig encapType); with
+   * `vxlan` on the userspace datapath pod ends get TX checksum offload off.
+   * Default `vlan`.
+   */
+  readonly encapType?: 'vlan' | 'vxlan';
 }
 
 const IpLink = z.object({
@@ -56,6 +69,9 @@ function isMissingDevice(err: unknown): boolean {
 }
 
 export class LinuxDataplane implements PodDataplane {
+  /** The bridge's datapath_type, read once: it is fixed when ovs-vswitchd creates the bridge. */
+  private datapathType: Promise<string> | undefined;
+
   constructor(private readonly opts: LinuxDataplaneOptions) {}
 
   async netnsExists(netns: string): Promise<boolean> {
@@ -70,8 +86,25 @@ export class LinuxDataplane implements PodDataplane {
   async createInterface(spec: PodInterfaceSpec): Promise<void> {
     if (!isSafeNetnsPath(spec.netns))
       throw new Error(`unsupported netns path ${JSON.stringify(spec.netns)}`);
+    // Decided before anything is created, so a failed lookup leaves nothing to roll back.
+    const fillChecksums = await this.podComputesChecksums();
     await this.ip(['-batch', '-'], hostSetupScript(spec));
     await this.inPod(spec.netns, ['ip', '-batch', '-'], podSetupScript(spec));
+    if (fillChecksums) await this.inPod(spec.netns, txChecksumOffCommand(spec.ifName));
+  }
+
+  private async podComputesChecksums(): Promise<boolean> {
+    const encap = this.opts.encapType ?? 'vlan';
+    // With VLAN encap the answer does not depend on the datapath: no OVSDB round trip.
+    if (!podComputesChecksums(encap, 'netdev')) return false;
+    this.datapathType ??= this.vsctl(['get', 'Bridge', this.opts.bridge, 'datapath_type']);
+    try {
+      return podComputesChecksums(encap, await this.datapathType);
+    } catch (err) {
+      // Not cached: ovsdb-server may be starting; the kubelet retries the ADD.
+      this.datapathType = undefined;
+      throw err;
+    }
   }
 
   async deleteInterface(hostIfName: string): Promise<void> {

@@ -1,6 +1,12 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { hostSetupScript, interfaceProblems, podSetupScript } from './check.ts';
+import {
+  hostSetupScript,
+  interfaceProblems,
+  podComputesChecksums,
+  podSetupScript,
+  txChecksumOffCommand,
+} from './check.ts';
 import { hostMac, hostVethName, isValidIfName, podMac } from './names.ts';
 import type { PodInterfaceSpec } from './types.ts';
 
@@ -111,4 +117,25 @@ test('CHECK names each difference', (t) => {
       'route to ::/0 via fd00::1 is missing on eth0',
     ],
   );
+});
+
+test('pods compute their own TX checksums only with VXLAN on the userspace datapath', (t) => {
+  // As ovs-vsctl prints the datapath_type column: quoted, bare, or empty (the kernel datapath).
+  const cases: ['vlan' | 'vxlan', string, boolean][] = [
+    ['vxlan', '"netdev"\n', true],
+    ['vxlan', 'netdev', true],
+    ['vxlan', '"system"\n', false],
+    ['vxlan', '""\n', false],
+    ['vxlan', '', false],
+    ['vlan', '"netdev"\n', false],
+    ['vlan', '', false],
+  ];
+  for (const [encap, datapath, expected] of cases) {
+    t.is(
+      podComputesChecksums(encap, datapath),
+      expected,
+      `${encap} on ${JSON.stringify(datapath)}`,
+    );
+  }
+  t.deepEqual(txChecksumOffCommand('eth0'), ['ethtool', '--offload', 'eth0', 'tx', 'off']);
 });

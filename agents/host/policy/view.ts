@@ -9,7 +9,7 @@
  * IPAM allocations, which exist before the kubelet reports status.podIPs.
  */
 import type { V1Namespace, V1NetworkPolicy, V1Pod } from '@kubernetes/client-node';
-import { compileNetworkPolicies } from '../../../lib/policy/network-policy.ts';
+import { NetworkPolicyCompiler } from '../../../lib/policy/network-policy.ts';
 import { resolveEndpointGroup } from '../../../lib/policy/endpoint-group.ts';
 import type { ClusterDefaults, MappingInput } from '../../../lib/policy/endpoint-group.ts';
 import type { SecurityGroupFile } from '../../opflex/files.ts';
@@ -33,6 +33,8 @@ export interface PolicyInputs {
   readonly allocations: readonly Allocation[];
   readonly defaults: ClusterDefaults;
   readonly bridgeDomain: string;
+  /** Kept by the caller across views, so a view recompiles only what changed; a fresh one compiles all. */
+  readonly compiler?: NetworkPolicyCompiler;
 }
 
 export interface PolicyView {
@@ -65,7 +67,7 @@ export function computePolicyView(input: PolicyInputs): PolicyView {
     if (!ips || pod.spec?.nodeName !== input.nodeName) return v1;
     return { ...v1, status: { ...v1.status, podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) } };
   });
-  const compiled = compileNetworkPolicies({
+  const compiled = (input.compiler ?? new NetworkPolicyCompiler()).compile({
     policies: input.networkPolicies.map((p) => asV1<V1NetworkPolicy>(p)),
     pods,
     namespaces: input.namespaces.map((n) => asV1<V1Namespace>(n)),

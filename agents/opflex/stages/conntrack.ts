@@ -4,7 +4,7 @@
  * NAT, which also un-DNATs service replies.
  */
 import { CtZone, ServiceCTMark, SnatCtZone } from '../fields.ts';
-import type { Model } from '../model.ts';
+import { type Model, carriesIPv6 } from '../model.ts';
 import { type Flow, goto, resubmit } from '../pipeline.ts';
 
 export function unSNATFlow(m: Model): Flow {
@@ -17,49 +17,53 @@ export function unSNATFlow(m: Model): Flow {
   };
 }
 
-export function conntrackZoneFlow(): Flow {
+/** IPv4 and IPv6 share the zone: conntrack keys on the family, so their connections never mix. */
+export type IpFamilyMatch = 'ip' | 'ipv6';
+
+export function conntrackZoneFlow(family: IpFamilyMatch = 'ip'): Flow {
   return {
     table: 'ConntrackZone',
     priority: 200,
-    match: 'ip',
+    match: family,
     actions: `ct(table=@ConntrackState,zone=${CtZone},nat)`,
     feature: 'Conntrack',
   };
 }
 
-export function conntrackInvalidDropFlow(): Flow {
+export function conntrackInvalidDropFlow(family: IpFamilyMatch = 'ip'): Flow {
   return {
     table: 'ConntrackState',
     priority: 200,
-    match: 'ct_state=+inv+trk,ip',
+    match: `ct_state=+inv+trk,${family}`,
     actions: 'drop',
     feature: 'Conntrack',
   };
 }
 
 /** New connections look up session affinity, then the service frontends. */
-export function preRoutingServiceFlow(): Flow {
+export function preRoutingServiceFlow(family: IpFamilyMatch = 'ip'): Flow {
   return {
     table: 'PreRoutingClassifier',
     priority: 200,
-    match: 'ct_state=+new+trk,ip',
+    match: `ct_state=+new+trk,${family}`,
     actions: `${resubmit('SessionAffinity')},${resubmit('ServiceLB')}`,
     feature: 'Service',
   };
 }
 
 /** Non-service new connections are committed here; service ones were committed with their DNAT. */
-export function conntrackCommitFlow(): Flow {
+export function conntrackCommitFlow(family: IpFamilyMatch = 'ip'): Flow {
   return {
     table: 'ConntrackCommit',
     priority: 190,
-    match: `ct_state=+new+trk,ct_mark=0/${ServiceCTMark},ip`,
+    match: `ct_state=+new+trk,ct_mark=0/${ServiceCTMark},${family}`,
     actions: `ct(commit,table=@Output,zone=${CtZone})`,
     feature: 'Conntrack',
   };
 }
 
 export function conntrackFlows(m: Model): Flow[] {
+  const families: IpFamilyMatch[] = carriesIPv6(m) ? ['ip', 'ipv6'] : ['ip'];
   return [
     {
       table: 'UnSNAT',
@@ -69,8 +73,8 @@ export function conntrackFlows(m: Model): Flow[] {
       feature: 'Conntrack',
     },
     unSNATFlow(m),
-    conntrackZoneFlow(),
-    conntrackInvalidDropFlow(),
+    ...families.map((f) => conntrackZoneFlow(f)),
+    ...families.map((f) => conntrackInvalidDropFlow(f)),
     {
       table: 'ConntrackState',
       priority: 0,
@@ -78,7 +82,7 @@ export function conntrackFlows(m: Model): Flow[] {
       actions: goto('PreRoutingClassifier'),
       feature: 'Conntrack',
     },
-    preRoutingServiceFlow(),
+    ...families.map((f) => preRoutingServiceFlow(f)),
     {
       table: 'PreRoutingClassifier',
       priority: 0,
@@ -86,7 +90,7 @@ export function conntrackFlows(m: Model): Flow[] {
       actions: goto('EgressRule'),
       feature: 'Conntrack',
     },
-    conntrackCommitFlow(),
+    ...families.map((f) => conntrackCommitFlow(f)),
     {
       table: 'ConntrackCommit',
       priority: 0,

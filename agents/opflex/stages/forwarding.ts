@@ -5,18 +5,20 @@
  * packets (sent to the gateway MAC, e.g. to a service IP) reach the pod.
  * Toward the uplink the frame is left as the pod sent it: bridged traffic
  * keeps the remote pod's MAC, routed traffic keeps the router MAC, and the
- * leaf switches or routes it (it is the pervasive gateway). It leaves
- * tagged with the source's bridge-domain VLAN.
+ * leaf switches or routes it (it is the pervasive gateway). With VLAN
+ * encap it leaves tagged with the source's bridge-domain VLAN; with VXLAN
+ * encap it leaves through the tunnel port with the domain's VNI (encap.ts).
  */
 import { BridgeDomain, PktSource, Source, TargetOFPort, loadField, matchField } from '../fields.ts';
-import type { LocalEndpoint, Model, Uplink } from '../model.ts';
+import { type LocalEndpoint, type Model, type Uplink, ipv4Subnets } from '../model.ts';
 import { type Flow, goto } from '../pipeline.ts';
+import { tunnelEgressFlows } from './encap.ts';
 
 export function l3ToEndpointFlow(ep: LocalEndpoint, ip: string): Flow {
   return {
     table: 'L3Forwarding',
     priority: 200,
-    match: `ip,nw_dst=${ip}`,
+    match: ip.includes(':') ? `ipv6,ipv6_dst=${ip}` : `ip,nw_dst=${ip}`,
     actions: `set_field:${ep.mac}->eth_dst,${loadField(TargetOFPort, ep.ofport)},${goto('IngressRule')}`,
     feature: 'PodForwarding',
   };
@@ -141,7 +143,8 @@ export function uplinkNoBridgeDomainDropFlow(uplink: Uplink): Flow {
 export function forwardingFlows(m: Model): Flow[] {
   const flows: Flow[] = [];
   for (const ep of m.endpoints) {
-    for (const ip of ep.ipv4) flows.push(l3ToEndpointFlow(ep, ip));
+    // IPv6 reaches local pods only: no IPv6 default route (gateway port, uplink) yet.
+    for (const ip of [...ep.ipv4, ...ep.ipv6]) flows.push(l3ToEndpointFlow(ep, ip));
     flows.push(outputToPortFlow(ep.ofport), outputHairpinFlow(ep.ofport));
   }
   if (m.gatewayOfport !== undefined) {
@@ -151,11 +154,14 @@ export function forwardingFlows(m: Model): Flow[] {
   }
   if (m.uplink) {
     flows.push(l3DefaultToUplinkFlow(m, m.uplink));
-    for (const s of m.config.podSubnets) flows.push(l3ToUplinkFlow(m.uplink, s.cidr));
-    flows.push(outputToUplinkFlow(m.uplink), uplinkNoBridgeDomainDropFlow(m.uplink));
-    const { hostMac } = m.config.gateway;
-    if (m.gatewayVlan !== undefined && hostMac !== undefined)
-      flows.push(outputGatewayToUplinkFlow(m.uplink, hostMac));
+    for (const s of ipv4Subnets(m.config)) flows.push(l3ToUplinkFlow(m.uplink, s.cidr));
+    if (m.uplink.encap === 'vxlan') flows.push(...tunnelEgressFlows(m, m.uplink));
+    else {
+      flows.push(outputToUplinkFlow(m.uplink), uplinkNoBridgeDomainDropFlow(m.uplink));
+      const { hostMac } = m.config.gateway;
+      if (m.gatewayVlan !== undefined && hostMac !== undefined)
+        flows.push(outputGatewayToUplinkFlow(m.uplink, hostMac));
+    }
   }
   return flows;
 }

@@ -10,6 +10,12 @@
  * conjunction: its flows allow directly, one priority above the clauses so
  * they never collide with a clause flow of the same match.
  *
+ * IPv6 is matched in the same conjunctions: an endpoint with IPv6
+ * addresses gets an `ipv6` twin of each of its clause flows, remotes match
+ * by their own family (an ipBlock of one family never admits the other),
+ * and protocols by the family's name (tcp6). A node without IPv6 renders
+ * exactly its IPv4 flows.
+ *
  * Only new connections are checked; established and related traffic skips
  * both rule tables. An endpoint is default-deny in a direction only if one
  * of its groups isolates that direction. A referenced group whose file is
@@ -17,63 +23,94 @@
  */
 import type { SecurityGroupFile, SecurityGroupRule } from '../files.ts';
 import { PktSource, Source, TargetOFPort, matchField } from '../fields.ts';
-import { isIPv4Cidr, portRangeMasks, subtractCidrs } from '../iprange.ts';
-import { type LocalEndpoint, type Model, allocateIds } from '../model.ts';
+import { formatHostOrCidr, ipFamily } from '../../../lib/net/cidr.ts';
+import { portRangeMasks } from '../../../lib/net/port-masks.ts';
+import { subtractCidrs } from '../../../lib/net/prefix-set.ts';
+import { type LocalEndpoint, type Model, allocateIds, carriesIPv6 } from '../model.ts';
 import { type Flow, type TableName, goto } from '../pipeline.ts';
 
 type Direction = 'ingress' | 'egress';
+/** The OpenFlow name of an IP family's packets. */
+type FamilyMatch = 'ip' | 'ipv6';
 
 interface DirectionTables {
   rule: TableName;
   deflt: TableName;
   next: TableName;
-  appliedTo: (ep: LocalEndpoint) => string;
+  appliedTo: (ep: LocalEndpoint, family: FamilyMatch) => string;
   remote: (cidr: string) => string;
 }
+
+const familyMatch = (cidr: string): FamilyMatch => (ipFamily(cidr) === 6 ? 'ipv6' : 'ip');
 
 const directions: Record<Direction, DirectionTables> = {
   egress: {
     rule: 'EgressRule',
     deflt: 'EgressDefault',
     next: 'L3Forwarding',
-    appliedTo: (ep) => `ip,in_port=${ep.ofport}`,
-    remote: (cidr) => `ip,nw_dst=${cidr}`,
+    appliedTo: (ep, family) => `${family},in_port=${ep.ofport}`,
+    remote: (cidr) =>
+      familyMatch(cidr) === 'ipv6' ? `ipv6,ipv6_dst=${cidr}` : `ip,nw_dst=${cidr}`,
   },
   ingress: {
     rule: 'IngressRule',
     deflt: 'IngressDefault',
-    next: 'ConntrackCommit',
-    appliedTo: (ep) => `ip,${matchField(TargetOFPort, ep.ofport)}`,
-    remote: (cidr) => `ip,nw_src=${cidr}`,
+    // Contracts next: a connection needs both the NetworkPolicy and the contract.
+    next: 'ContractSource',
+    appliedTo: (ep, family) => `${family},${matchField(TargetOFPort, ep.ofport)}`,
+    remote: (cidr) =>
+      familyMatch(cidr) === 'ipv6' ? `ipv6,ipv6_src=${cidr}` : `ip,nw_src=${cidr}`,
   },
 };
+
+/** The families an endpoint's flows are rendered for: IPv4 always (as before dual stack), IPv6 if it has an address. */
+export function endpointFamilies(ep: LocalEndpoint): FamilyMatch[] {
+  return ep.ipv6.length > 0 ? ['ip', 'ipv6'] : ['ip'];
+}
+
+const appliedToMatches = (t: DirectionTables, ep: LocalEndpoint): string[] =>
+  endpointFamilies(ep).map((family) => t.appliedTo(ep, family));
 
 export const RulePriority = 200;
 export const DirectAllowPriority = 201;
 
-/** Port clause matches: `tcp,tp_dst=0x50/0xfff0`. No ports: the protocol alone; no protocol either: none (any). */
-export function serviceMatches(rule: SecurityGroupRule): string[] {
+/**
+ * Port clause matches: `tcp,tp_dst=0x50/0xfff0` (`tcp6` for IPv6). No
+ * ports: the protocol alone; no protocol either: none (any).
+ */
+export function serviceMatches(
+  rule: SecurityGroupRule,
+  families: readonly FamilyMatch[] = ['ip'],
+): string[] {
   const protocols = rule.protocol
     ? [rule.protocol]
     : rule.ports.length > 0
       ? (['TCP', 'UDP', 'SCTP'] as const)
       : [];
   const out: string[] = [];
-  for (const p of protocols) {
-    const proto = p.toLowerCase();
-    if (rule.ports.length === 0) out.push(proto);
-    for (const r of rule.ports)
-      for (const mask of portRangeMasks(r.from, r.to)) out.push(`${proto},tp_dst=${mask}`);
-  }
+  for (const family of families)
+    for (const p of protocols) {
+      const proto = `${p.toLowerCase()}${family === 'ipv6' ? '6' : ''}`;
+      if (rule.ports.length === 0) out.push(proto);
+      for (const r of rule.ports)
+        for (const mask of portRangeMasks(r.from, r.to)) out.push(`${proto},tp_dst=${mask}`);
+    }
   return out;
 }
 
-/** Remote clause CIDRs; undefined means any remote (no clause). IPv6 blocks are not rendered. */
-export function remoteCidrs(rule: SecurityGroupRule): string[] | undefined {
+/**
+ * Remote clause CIDRs of the given families (those of the group's
+ * endpoints: a block of a family they have no address in can match
+ * nothing); undefined means any remote (no clause).
+ */
+export function remoteCidrs(
+  rule: SecurityGroupRule,
+  families: readonly FamilyMatch[] = ['ip'],
+): string[] | undefined {
   if (rule.remotes === undefined) return undefined;
   return rule.remotes
-    .filter((r) => isIPv4Cidr(r.cidr))
-    .flatMap((r) => subtractCidrs(r.cidr, r.except.filter(isIPv4Cidr)));
+    .filter((r) => families.includes(familyMatch(r.cidr)))
+    .flatMap((r) => subtractCidrs(r.cidr, r.except, formatHostOrCidr));
 }
 
 export function isolatedIn(m: Model, ep: LocalEndpoint, dir: Direction): boolean {
@@ -93,34 +130,38 @@ export function conjunctionIds(groups: Iterable<SecurityGroupFile>): Map<string,
 const ruleKey = (group: string, dir: Direction, index: number): string =>
   `${group}/${dir}/${index}`;
 
-export function isolationDropFlow(dir: Direction, ep: LocalEndpoint): Flow {
+export function isolationDropFlow(
+  dir: Direction,
+  ep: LocalEndpoint,
+  family: FamilyMatch = 'ip',
+): Flow {
   const t = directions[dir];
   return {
     table: t.deflt,
     priority: 200,
-    match: t.appliedTo(ep),
+    match: t.appliedTo(ep, family),
     actions: 'drop',
     feature: 'SecurityGroup',
   };
 }
 
-export function establishedBypassFlow(dir: Direction): Flow {
+export function establishedBypassFlow(dir: Direction, family: FamilyMatch = 'ip'): Flow {
   const t = directions[dir];
   return {
     table: t.rule,
     priority: 210,
-    match: 'ct_state=-new+trk,ip',
+    match: `ct_state=-new+trk,${family}`,
     actions: goto(t.next),
     feature: 'SecurityGroup',
   };
 }
 
 /** Traffic from the node itself (kubelet probes) is not subject to pod ingress policy. */
-export function gatewayIngressBypassFlow(): Flow {
+export function gatewayIngressBypassFlow(family: FamilyMatch = 'ip'): Flow {
   return {
     table: 'IngressRule',
     priority: 210,
-    match: `ip,${matchField(PktSource, Source.Gateway)}`,
+    match: `${family},${matchField(PktSource, Source.Gateway)}`,
     actions: goto('ConntrackCommit'),
     feature: 'SecurityGroup',
   };
@@ -155,10 +196,11 @@ export function securityGroupFlows(m: Model): Flow[] {
     const eps = members.get(group.name) ?? [];
     group.rules.forEach((rule, index) => {
       const t = directions[rule.direction];
-      const remotes = remoteCidrs(rule);
-      const services = serviceMatches(rule);
+      const families = [...new Set(eps.flatMap(endpointFamilies))];
+      const remotes = remoteCidrs(rule, families);
+      const services = serviceMatches(rule, families);
       if (remotes !== undefined && remotes.length === 0) return; // matches nobody
-      const dims: string[][] = [eps.map(t.appliedTo)];
+      const dims: string[][] = [eps.flatMap((ep) => appliedToMatches(t, ep))];
       if (remotes !== undefined) dims.push(remotes.map(t.remote));
       if (services.length > 0) dims.push(services);
       if (dims.length === 1) {
@@ -171,13 +213,14 @@ export function securityGroupFlows(m: Model): Flow[] {
         for (const match of matches)
           addClause(t.rule, match, `conjunction(${id},${i + 1}/${dims.length})`);
       });
-      flows.push({
-        table: t.rule,
-        priority: RulePriority,
-        match: `conj_id=${id},ip`,
-        actions: goto(t.next),
-        feature: 'SecurityGroup',
-      });
+      for (const family of families)
+        flows.push({
+          table: t.rule,
+          priority: RulePriority,
+          match: `conj_id=${id},${family}`,
+          actions: goto(t.next),
+          feature: 'SecurityGroup',
+        });
     });
   }
   for (const c of clauses.values()) {
@@ -201,16 +244,18 @@ export function securityGroupFlows(m: Model): Flow[] {
   }
   for (const ep of m.endpoints) {
     for (const dir of ['ingress', 'egress'] as const)
-      if (isolatedIn(m, ep, dir)) flows.push(isolationDropFlow(dir, ep));
+      if (isolatedIn(m, ep, dir))
+        for (const family of endpointFamilies(ep)) flows.push(isolationDropFlow(dir, ep, family));
   }
+  const nodeFamilies: FamilyMatch[] = carriesIPv6(m) ? ['ip', 'ipv6'] : ['ip'];
   for (const dir of ['ingress', 'egress'] as const) {
     const t = directions[dir];
     flows.push(
-      establishedBypassFlow(dir),
+      ...nodeFamilies.map((family) => establishedBypassFlow(dir, family)),
       { table: t.rule, priority: 0, match: '', actions: goto(t.deflt), feature: 'SecurityGroup' },
       { table: t.deflt, priority: 0, match: '', actions: goto(t.next), feature: 'SecurityGroup' },
     );
   }
-  flows.push(gatewayIngressBypassFlow());
+  flows.push(...nodeFamilies.map((family) => gatewayIngressBypassFlow(family)));
   return flows;
 }

@@ -13,6 +13,11 @@
  * Hairpin: a pod reaching itself through a service is SNATed to the hairpin
  * IP (Linux drops packets whose source is its own address); UnSNAT reverses
  * it on the reply.
+ *
+ * IPv6 frontends (ClusterIPs, external IPs) get their own select group per
+ * port with the IPv6 backends only, loaded into the 128-bit EndpointIPv6
+ * register. Not for IPv6 yet: ClientIP affinity (its frontends are not
+ * rendered), hairpin, NodePort (node IPs are IPv4).
  */
 import { type ServiceFile, backendIp, backendPort } from '../files.ts';
 import {
@@ -20,10 +25,12 @@ import {
   AffinityState,
   CtZone,
   EndpointIP,
+  EndpointIPv6,
   EndpointPort,
   ServiceCTMark,
   SnatCtZone,
   ipToNumber,
+  ipv6ToHex,
   loadField,
   matchField,
   nxmName,
@@ -38,36 +45,59 @@ import {
   goto,
   resubmit,
 } from '../pipeline.ts';
-import { isIPv4Cidr } from '../iprange.ts';
+import { familyOf } from '../../../lib/node-state/families.ts';
 
 export interface Frontend {
   ip: string;
   port: number;
 }
 
-const isV4 = (ip: string): boolean => isIPv4Cidr(ip);
+type Family = 'ipv4' | 'ipv6';
+const inFamily = (family: Family) => (ip: string) => familyOf(ip) === family;
+
+/** Whether the service has IPv6 frontends that are rendered (affinity is IPv4 only). */
+const servesIPv6 = (s: ServiceFile): boolean =>
+  s.sessionAffinity !== 'ClientIP' && s.frontends.some((f) => familyOf(f.ip) === 'ipv6');
 
 export function serviceGroupIds(services: ServiceFile[]): Map<string, number> {
   return allocateIds(
-    services.flatMap((s) => s.ports.map((_p, i) => portKey(s, i))),
+    services.flatMap((s) =>
+      s.ports.flatMap((_p, i) => [
+        portKey(s, i),
+        ...(servesIPv6(s) ? [portKey(s, i, 'ipv6')] : []),
+      ]),
+    ),
     ServiceGroupBase,
     0xf0000,
   );
 }
 
-const portKey = (s: ServiceFile, i: number): string => `${s.uuid}/${s.ports[i]?.name ?? ''}/${i}`;
+// The IPv4 key is the one from before dual stack, so IPv4 group ids stay what they were.
+const portKey = (s: ServiceFile, i: number, family: Family = 'ipv4'): string =>
+  `${s.uuid}/${s.ports[i]?.name ?? ''}/${i}${family === 'ipv6' ? '/ipv6' : ''}`;
 
-/** ClusterIPs and external IPs on the service port; node IPs on the NodePort. */
-export function frontendsOf(m: Model, s: ServiceFile, portIndex: number): Frontend[] {
+/** ClusterIPs and external IPs of the family on the service port; node IPs (IPv4) on the NodePort. */
+export function frontendsOf(
+  m: Model,
+  s: ServiceFile,
+  portIndex: number,
+  family: Family = 'ipv4',
+): Frontend[] {
   const p = s.ports[portIndex];
   if (!p) return [];
   const out: Frontend[] = s.frontends
-    .filter((f) => isV4(f.ip))
+    .filter((f) => inFamily(family)(f.ip))
     .map((f) => ({ ip: f.ip, port: p.port }));
-  if (p.nodePort !== undefined)
+  if (p.nodePort !== undefined && family === 'ipv4')
     for (const ip of m.config.nodeIPs) out.push({ ip, port: p.nodePort });
   return out;
 }
+
+/** OpenFlow's protocol name of the port in the family (tcp, tcp6). */
+const protoOf = (s: ServiceFile, portIndex: number, family: Family = 'ipv4'): string =>
+  `${(s.ports[portIndex]?.protocol ?? 'TCP').toLowerCase()}${family === 'ipv6' ? '6' : ''}`;
+const dstMatch = (ip: string): string =>
+  familyOf(ip) === 'ipv6' ? `ipv6_dst=${ip}` : `nw_dst=${ip}`;
 
 /** Cookie of the flows an affinity service learns (owner `learned`), so delete_learned removes exactly them. */
 export function learnedCookie(groupId: number): bigint {
@@ -80,11 +110,11 @@ export function serviceLBFlow(
   fe: Frontend,
   groupId: number,
 ): Flow {
-  const proto = (s.ports[portIndex]?.protocol ?? 'TCP').toLowerCase();
+  const proto = protoOf(s, portIndex, familyOf(fe.ip) === 'ipv6' ? 'ipv6' : 'ipv4');
   return {
     table: 'ServiceLB',
     priority: 200,
-    match: `${proto},${matchField(Affinity, AffinityState.NotSelected)},nw_dst=${fe.ip},tp_dst=${fe.port}`,
+    match: `${proto},${matchField(Affinity, AffinityState.NotSelected)},${dstMatch(fe.ip)},tp_dst=${fe.port}`,
     actions: `group:${groupId}`,
     feature: 'Service',
   };
@@ -139,28 +169,42 @@ export function serviceLearnFlow(
   };
 }
 
-export function serviceGroup(s: ServiceFile, portIndex: number, groupId: number): Group {
+export function serviceGroup(
+  s: ServiceFile,
+  portIndex: number,
+  groupId: number,
+  family: Family = 'ipv4',
+): Group {
   const p = s.ports[portIndex];
   const affinity = s.sessionAffinity === 'ClientIP';
   const buckets = s.backends
-    .filter((b) => isV4(backendIp(b)))
+    .filter((b) => inFamily(family)(backendIp(b)))
     .map((b, i) => {
       const ip = backendIp(b);
       const port = p ? backendPort(b, p) : 0;
       const next = affinity
         ? `${loadField(Affinity, AffinityState.ToLearn)},${resubmit('ServiceLB')}`
         : resubmit('EndpointDNAT');
-      return `bucket=bucket_id:${i},weight:100,actions=${loadField(EndpointIP, ipToNumber(ip))},${loadField(EndpointPort, port)},${next}`;
+      const load =
+        family === 'ipv6'
+          ? `set_field:${ipv6ToHex(ip)}->${EndpointIPv6}`
+          : loadField(EndpointIP, ipToNumber(ip));
+      return `bucket=bucket_id:${i},weight:100,actions=${load},${loadField(EndpointPort, port)},${next}`;
     });
   return { id: groupId, spec: ['type=select', ...buckets].join(',') };
 }
 
+/** `proto` is the IPv4 name (tcp); an IPv6 backend matches tcp6 and its 128-bit register. */
 export function endpointDNATFlow(proto: string, ip: string, port: number): Flow {
+  const v6 = familyOf(ip) === 'ipv6';
+  const backend = v6
+    ? `${proto}6,${EndpointIPv6}=${ipv6ToHex(ip)}`
+    : `${proto},${matchField(EndpointIP, ipToNumber(ip))}`;
   return {
     table: 'EndpointDNAT',
     priority: 200,
-    match: `${proto},${matchField(EndpointIP, ipToNumber(ip))},${matchField(EndpointPort, port)}`,
-    actions: `ct(commit,table=@EgressRule,zone=${CtZone},nat(dst=${ip}:${port}),exec(set_field:0x${ServiceCTMark.toString(16)}/0x${ServiceCTMark.toString(16)}->ct_mark))`,
+    match: `${backend},${matchField(EndpointPort, port)}`,
+    actions: `ct(commit,table=@EgressRule,zone=${CtZone},nat(dst=${v6 ? `[${ip}]` : ip}:${port}),exec(set_field:0x${ServiceCTMark.toString(16)}/0x${ServiceCTMark.toString(16)}->ct_mark))`,
     feature: 'Service',
   };
 }
@@ -208,6 +252,16 @@ export function serviceFlowsAndGroups(m: Model): { flows: Flow[]; groups: Group[
       const groupId = ids.get(portKey(s, i));
       if (groupId === undefined) return;
       groups.push(serviceGroup(s, i, groupId));
+      const groupIdV6 = ids.get(portKey(s, i, 'ipv6'));
+      if (groupIdV6 !== undefined) {
+        groups.push(serviceGroup(s, i, groupIdV6, 'ipv6'));
+        for (const fe of frontendsOf(m, s, i, 'ipv6')) {
+          const feKey = `${p.protocol}|${fe.ip}|${fe.port}`;
+          if (frontendSeen.has(feKey)) continue;
+          frontendSeen.add(feKey);
+          flows.push(serviceLBFlow(s, i, fe, groupIdV6));
+        }
+      }
       for (const fe of frontendsOf(m, s, i)) {
         // Two services claiming one frontend would install conflicting flows; the first (by uuid) wins.
         const feKey = `${p.protocol}|${fe.ip}|${fe.port}`;
@@ -219,7 +273,7 @@ export function serviceFlowsAndGroups(m: Model): { flows: Flow[]; groups: Group[
       }
       for (const b of s.backends) {
         const ip = backendIp(b);
-        if (!isV4(ip)) continue;
+        if (familyOf(ip) === 'ipv6' ? groupIdV6 === undefined : familyOf(ip) !== 'ipv4') continue;
         const f = endpointDNATFlow(p.protocol.toLowerCase(), ip, backendPort(b, p));
         dnat.set(f.match, f);
       }

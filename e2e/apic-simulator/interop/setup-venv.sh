@@ -7,6 +7,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="${APIC_INTEROP_VENV:-$HOME/.cache/aci-containers/venv-apic-interop}"
 stamp="$venv/.requirements.sha256"
 want="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
+# One builder at a time: the interop tests call this concurrently, and two `venv` + `pip install`
+# into one directory on a fresh machine can leave it half made.
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9
 if [[ ! -x "$venv/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   mkdir -p "$(dirname "$venv")"
   python3 -m venv "$venv" >&2

@@ -1,0 +1,191 @@
+/**
+ * Contracts on two nodes behind the simulated leaf, configured as a node
+ * is: agent.json (written by the host agent's code) gains the `opflex`
+ * section, and each node's agent opens its own verified-TLS session to the
+ * leaf's OpFlex server, which reads the APIC simulator. Pods: a1 (EPG A)
+ * and c1 (C) on n1, a2 (A) and b2 (B) on n2; A consumes `web` (TCP 80) from
+ * B. Each node enforces between its own pods; what crosses the fabric is the
+ * leaf's to police (docs/dataplane.md), and the simulated leaf polices
+ * nothing, so cross-node traffic must keep flowing, not be cut.
+ */
+import test from 'ava';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { ApicClient } from '../controller/apic/client.ts';
+import type { Mo } from '../controller/apic/mo.ts';
+import { generateServerPki } from '../../e2e/apic-simulator/certs.ts';
+import { ApicSimulator } from '../../e2e/apic-simulator/simulator.ts';
+import { type OpflexLeaf, startOpflexLeaf } from '../../e2e/leaf-simulator/opflex/leaf-opflex.ts';
+import { Cleanup, PodAgent } from '../../e2e/support/opflex/netns.ts';
+import type { TestNode, TestPod } from '../../e2e/support/opflex/node.ts';
+import { type TwoNodes, startTwoNodes } from '../../e2e/support/opflex/two-nodes.ts';
+
+const Prefix = '10.135';
+const Tag = `cn${process.pid % 1000}`;
+const password = 'noir0123-secret';
+const domain = 'comp/prov-Kubernetes/ctrlr-[kube]-kube/sw-InsiemeLSOid';
+const cleanup = new Cleanup();
+const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
+type PodName = 'a1' | 'c1' | 'a2' | 'b2';
+const placement: Record<PodName, { node: 0 | 1; host: number; epg: string }> = {
+  a1: { node: 0, host: 1, epg: 'A' },
+  c1: { node: 0, host: 2, epg: 'C' },
+  a2: { node: 1, host: 1, epg: 'A' },
+  b2: { node: 1, host: 2, epg: 'B' },
+};
+const pods = {} as Record<PodName, { pod: TestPod; agent: PodAgent }>;
+let env: TwoNodes;
+let leaf: OpflexLeaf;
+
+const mo = (cls: string, attributes: Record<string, string>, children: Mo[] = []): Mo =>
+  children.length > 0 ? { [cls]: { attributes, children } } : { [cls]: { attributes } };
+
+function tenantTree(): Mo {
+  const epg = (name: string, rels: Mo[]): Mo =>
+    mo('fvAEPg', { name }, [mo('fvRsBd', { tnFvBDName: 'bd-pods' }), ...rels]);
+  return mo('fvTenant', { name: 'kube' }, [
+    mo('fvCtx', { name: 'vrf' }),
+    mo('fvBD', { name: 'bd-pods' }, [
+      mo('fvRsCtx', { tnFvCtxName: 'vrf' }),
+      mo('fvSubnet', { ip: `${Prefix}.0.1/16` }),
+    ]),
+    mo('vzFilter', { name: 'http' }, [
+      mo('vzEntry', {
+        name: 'tcp80',
+        etherT: 'ip',
+        prot: 'tcp',
+        dFromPort: '80',
+        dToPort: '80',
+        stateful: 'yes',
+      }),
+    ]),
+    mo('vzBrCP', { name: 'web' }, [
+      mo('vzSubj', { name: 's', revFltPorts: 'yes' }, [
+        mo('vzRsSubjFiltAtt', { tnVzFilterName: 'http' }),
+      ]),
+    ]),
+    mo('fvAp', { name: 'kubernetes' }, [
+      epg('A', [mo('fvRsCons', { tnVzBrCPName: 'web' })]),
+      epg('B', [mo('fvRsProv', { tnVzBrCPName: 'web' })]),
+      epg('C', []),
+    ]),
+  ]);
+}
+
+/** What the host agent adds to agent.json once the fabric has a leaf to talk OpFlex to. */
+async function addOpflexSection(node: TestNode, caFile: string): Promise<void> {
+  const file = node.opts.agentConfigFile ?? '';
+  const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  config.opflex = {
+    peers: [{ host: '127.0.0.1', port: leaf.port }],
+    domain,
+    tls: { mode: 'verify', caFile },
+  };
+  await writeFile(`${file}.tmp`, JSON.stringify(config, null, 2));
+  await rename(`${file}.tmp`, file);
+}
+
+const ipOf = (p: PodName): string => pods[p].pod.ip;
+
+async function reach(from: PodName, to: PodName, port: number, timeoutMs = 1500): Promise<boolean> {
+  const [ok = false] = await pods[from].agent.probe(
+    [{ ip: ipOf(to), port, proto: 'tcp' }],
+    timeoutMs,
+  );
+  return ok;
+}
+
+async function until(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<number> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return Date.now() - start;
+}
+
+test.before(async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'dp-contracts-2n-'));
+  cleanup.add(() => rm(dir, { recursive: true, force: true }));
+  const sim = new ApicSimulator({ users: { admin: password } });
+  const started = await sim.start();
+  cleanup.add(() => started.stop());
+  const apic = new ApicClient({
+    hosts: [started.url],
+    user: 'admin',
+    password,
+    caPem: started.caPem,
+  });
+  cleanup.add(() => apic.close());
+  await apic.post('uni/tn-kube', tenantTree());
+  const pki = generateServerPki('leaf-opflex');
+  env = await startTwoNodes({ tag: Tag, prefix: Prefix, dir, log, cleanup });
+  const vlans = env.files[0]['agent.json'].bridgeDomainVlans as Record<string, number>;
+  leaf = await startOpflexLeaf({
+    apic: { url: started.url, user: 'admin', password, caPem: started.caPem },
+    host: '127.0.0.1',
+    port: 0,
+    tls: { certPem: pki.certPem, keyPem: pki.keyPem },
+    platform: { domain, encapType: 'vlan' },
+    // The BD's encap is the VLAN the nodes' uplinks use for it.
+    bridgeDomainEncaps: { 'bd-pods': vlans['bd-pods'] ?? 0 },
+    log,
+  });
+  cleanup.add(() => leaf.stop());
+  for (const [name, at] of Object.entries(placement) as [PodName, (typeof placement)[PodName]][]) {
+    const pod = await env.addPod(at.node, `${Tag}${name}`, at.host);
+    pod.endpointGroup = { tenant: 'kube', appProfile: 'kubernetes', name: at.epg };
+    await env.nodes[at.node].writeEndpoint(pod);
+    const agent = await PodAgent.start(
+      pod.netns,
+      path.join(dir, `${name}.sock`),
+      pod.ip,
+      [80, 8080],
+      [],
+    );
+    cleanup.add(() => agent.stop());
+    pods[name] = { pod, agent };
+  }
+  await env.settle();
+  for (const node of env.nodes) await addOpflexSection(node, pki.caPath);
+});
+
+test.after.always(() => cleanup.run());
+
+test.serial(
+  'each node resolves the APIC contract over its own OpFlex session and enforces it between its pods',
+  async (t) => {
+    const tookMs = await until(
+      'the contract in force on both nodes',
+      async () => !(await reach('a1', 'c1', 80, 300)),
+    );
+    t.log(`agent.json with an opflex section -> contracts enforced on n1 after ${tookMs} ms`);
+    await until(
+      'n2 too',
+      async () => (await reach('a2', 'b2', 80, 300)) && !(await reach('a2', 'b2', 8080, 300)),
+    );
+    const results = await Promise.all([
+      reach('a1', 'c1', 80),
+      reach('c1', 'a1', 8080),
+      reach('a2', 'b2', 80),
+      reach('a2', 'b2', 8080),
+      reach('b2', 'a2', 80),
+    ]);
+    t.deepEqual(results, [false, false, true, false, false]);
+    // Both nodes declared their endpoints to the leaf.
+    t.true(leaf.server.registry.size >= 4, `leaf registry: ${leaf.server.registry.size} entries`);
+  },
+);
+
+test.serial(
+  "traffic across the fabric is the leaf's to police: the nodes do not cut it",
+  async (t) => {
+    t.deepEqual(await Promise.all([reach('a1', 'b2', 80), reach('a1', 'a2', 8080)]), [true, true]);
+  },
+);
