@@ -85,6 +85,20 @@ test.serial(
     // Either may win the first election; the rounds pause whoever leads.
     await eventually(async () => h.leaseHolder(), 'a controller leads', 60_000);
 
+    // A failure is reported with what both controllers logged of their IPAM and their terms: the
+    // interleaving that gave one chunk to two nodes is in there and nowhere else.
+    t.teardown(() => {
+      if (violations.length === 0) return;
+      for (const [identity, child] of controllers)
+        t.log(
+          `${identity}:\n` +
+            h
+              .logOf(child)
+              .filter((line) => /PodIPPool|ConfigMap|lead|NotLeading|chunk/i.test(line))
+              .slice(-300)
+              .join('\n'),
+        );
+    });
     const live = new Set<string>();
     let round = 0;
     await fc.assert(

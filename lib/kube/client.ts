@@ -75,7 +75,8 @@ export class KubeClient {
   onRequest: Counter = () => {};
   /**
    * Called synchronously before every write (any verb but GET) is handed to
-   * the connection pool; it throws to refuse the write. A leader fences its
+   * the connection pool, and again when its socket is ready to carry it; it
+   * throws to refuse the write. A leader fences its
    * writes with it: a process resumed after a pause past its lease must not
    * write what it decided before the pause (see withWriteGuard).
    */
@@ -90,8 +91,8 @@ export class KubeClient {
   /**
    * A client on the same kubeconfig whose writes first pass `guard`, checked
    * after every await of the request's preparation, right before the request
-   * is made (its bytes still wait for a pooled socket). Reads are never
-   * guarded.
+   * is made, and again in the tick its bytes are written to the socket. Reads
+   * are never guarded.
    */
   withWriteGuard(guard: () => void): KubeClient {
     const guarded = new KubeClient(this.config);
@@ -161,8 +162,8 @@ export class KubeClient {
     const options = await this.options(method, path, headers);
     // An aborted signal destroys the request: callers with a deadline (lease renewals) bound the whole exchange.
     if (signal) options.signal = signal;
-    if (method !== 'GET') this.writeGuard?.();
-    this.onRequest(method, path);
+    const guard = method === 'GET' ? undefined : this.writeGuard;
+    guard?.();
     return new Promise<T>((resolve, reject) => {
       const req = https.request(options, (res) => {
         const chunks: Buffer[] = [];
@@ -182,7 +183,28 @@ export class KubeClient {
         req.destroy(new Error(`${method} ${path} timed out after ${timeoutMs}ms`)),
       );
       req.on('error', reject);
-      req.end(payload);
+      const send = () => {
+        try {
+          guard?.();
+        } catch (error) {
+          req.destroy(error as Error);
+          return;
+        }
+        this.onRequest(method, path);
+        req.end(payload);
+      };
+      if (!guard) {
+        send();
+        return;
+      }
+      // A guarded write is checked again when its bytes can leave: a request may wait event-loop
+      // turns for a pooled socket or a TLS handshake, and a process paused there (SIGSTOP past its
+      // lease) must not send on resume. Nothing is written before end(), so the check and the
+      // socket write are one synchronous step.
+      req.once('socket', (socket) => {
+        if (req.reusedSocket) send();
+        else socket.once('secureConnect', send);
+      });
     });
   }
 

@@ -280,3 +280,36 @@ test('a write guard refuses a write before it is sent and lets reads through', a
   });
   t.deepEqual(current?.data, { a: '1' }, 'the refused apply changed nothing');
 });
+
+test('a write guard is checked again when the socket can carry the write', async (t) => {
+  const client = await testClient();
+  const name = uniqueName('fenced-late');
+  let leading = true;
+  let pauseAfterNextCheck = false;
+  // The term runs out between the request being made and its socket being ready, as when the
+  // process is paused while the request waits for a pooled connection.
+  const guarded = client.withWriteGuard(() => {
+    if (!leading) throw new Error('term ran out');
+    if (pauseAfterNextCheck) leading = false;
+  });
+  t.teardown(() => guarded.close());
+  await guarded.apply(configMap(name, { a: '1' }), { fieldManager: 'aci-operator' });
+  for (const reuse of [true, false]) {
+    if (!reuse) guarded.close();
+    leading = true;
+    pauseAfterNextCheck = true;
+    await t.throwsAsync(
+      guarded.apply(configMap(name, { a: '2' }), { fieldManager: 'aci-operator' }),
+      { message: 'term ran out' },
+      reuse ? 'on a pooled connection' : 'on a new connection',
+    );
+    pauseAfterNextCheck = false;
+  }
+  const current = await client.read<ConfigMap>({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    namespace,
+    name,
+  });
+  t.deepEqual(current?.data, { a: '1' }, 'neither refused apply reached the API server');
+});

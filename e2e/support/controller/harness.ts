@@ -83,6 +83,8 @@ export interface Harness {
   spawn(config?: Partial<ControllerConfig>): ChildProcess;
   /** The Lease holder identity of a spawned controller, as it logs it at start. */
   identityOf(child: ChildProcess): Promise<string>;
+  /** The last lines a spawned controller logged (JSON, as it wrote them): for a failed test's report. */
+  logOf(child: ChildProcess): readonly string[];
   /** Who holds the controller Lease now, if anyone. */
   leaseHolder(): Promise<string | undefined>;
   /** Objects in the simulator's tree owned by this cluster: dn → attributes. */
@@ -283,6 +285,7 @@ export async function harness(options: HarnessOptions): Promise<Harness> {
   );
   const accessLogs: Access[][] = [];
   const identities = new WeakMap<ChildProcess, Promise<string>>();
+  const logs = new WeakMap<ChildProcess, string[]>();
 
   let counter = 0;
   const h: Harness = {
@@ -366,7 +369,9 @@ export async function harness(options: HarnessOptions): Promise<Harness> {
         },
       );
       children.push(child);
-      identities.set(child, identityFromLog(child));
+      const lines: string[] = [];
+      logs.set(child, lines);
+      identities.set(child, identityFromLog(child, lines));
       return child;
     },
     async leaseHolder() {
@@ -377,6 +382,9 @@ export async function harness(options: HarnessOptions): Promise<Harness> {
         namespace: config.leaderElection.namespace,
       });
       return lease?.spec?.holderIdentity || undefined;
+    },
+    logOf(child) {
+      return logs.get(child) ?? [];
     },
     identityOf(child) {
       const identity = identities.get(child);
@@ -426,16 +434,21 @@ export async function harness(options: HarnessOptions): Promise<Harness> {
   return h;
 }
 
+/** Lines of a spawned controller's log kept for a failure report: enough for a test's few minutes. */
+const keptLogLines = 20_000;
+
 /**
  * The identity in the child's "Started controller" log line. The rest of its
- * log is read and dropped (a full pipe would stall the child), but for
- * warnings and errors, which go on to this process's stderr.
+ * log is read (a full pipe would stall the child) into `kept`, the newest
+ * lines only; warnings and errors also go on to this process's stderr.
  */
-function identityFromLog(child: ChildProcess): Promise<string> {
+function identityFromLog(child: ChildProcess, kept: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     if (!child.stdout) return reject(new Error('controller stdout is not piped'));
     let found = false;
     createInterface({ input: child.stdout }).on('line', (line) => {
+      kept.push(line);
+      if (kept.length > keptLogLines) kept.splice(0, kept.length - keptLogLines);
       let entry: { level?: number; msg?: string; identity?: unknown } = {};
       try {
         entry = JSON.parse(line) as typeof entry;
