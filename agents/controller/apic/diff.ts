@@ -39,6 +39,7 @@ import {
   parentDn,
   type Mo,
 } from './mo.ts';
+import { portNames, protoNames } from '../../../lib/aci/named-values.ts';
 
 export const ownerTagKey = 'aci-containers-controller-tag';
 const tagClasses = new Set(['tagAnnotation', 'tagInst']);
@@ -55,32 +56,6 @@ export function tagDn(dn: string): string {
   return `${dn}/annotationKey-[${ownerTagKey}]`;
 }
 
-// Values the APIC stores under a name (vzEntry/hostprotRule property types);
-// the desired state is normalized the same way so a re-read compares equal.
-const portNames: Record<string, string> = {
-  '0': 'unspecified',
-  '20': 'ftpData',
-  '25': 'smtp',
-  '53': 'dns',
-  '80': 'http',
-  '110': 'pop3',
-  '443': 'https',
-  '554': 'rtsp',
-};
-const protoNames: Record<string, string> = {
-  '0': 'unspecified',
-  '1': 'icmp',
-  '2': 'igmp',
-  '6': 'tcp',
-  '8': 'egp',
-  '9': 'igp',
-  '17': 'udp',
-  '58': 'icmpv6',
-  '88': 'eigrp',
-  '89': 'ospfigp',
-  '103': 'pim',
-  '115': 'l2tp',
-};
 const normalizers: Record<string, Array<[string[], Record<string, string> | 'upper']>> = {
   vzEntry: [
     [['dFromPort', 'dToPort', 'sFromPort', 'sToPort'], portNames],

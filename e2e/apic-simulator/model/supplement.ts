@@ -7,6 +7,8 @@
 // accepted values. classes.ts turns these into the same shape as the
 // generated model; a class the generated model has is never taken from here.
 
+export { portNames, protoNames } from '../../../lib/aci/named-values.ts';
+
 export interface SupplementClass {
   /** RN template, e.g. `tn-{name}`, `subnet-[{ip}]`, `rsctx`. */
   readonly rn: string;
@@ -49,33 +51,6 @@ export const readOnlyProps = new Set([
   'configIssues',
 ]);
 
-// APIC stores well-known L4 ports and IP protocols under their names (see the
-// vzEntry and hostprotRule property types in the model reference): named
-// numbers, checked and stored by classes.ts like every other model value.
-export const portNames: Record<string, string> = {
-  '0': 'unspecified',
-  '20': 'ftpData',
-  '25': 'smtp',
-  '53': 'dns',
-  '80': 'http',
-  '110': 'pop3',
-  '443': 'https',
-  '554': 'rtsp',
-};
-export const protoNames: Record<string, string> = {
-  '0': 'unspecified',
-  '1': 'icmp',
-  '2': 'igmp',
-  '6': 'tcp',
-  '8': 'egp',
-  '9': 'igp',
-  '17': 'udp',
-  '58': 'icmpv6',
-  '88': 'eigrp',
-  '89': 'ospfigp',
-  '103': 'pim',
-  '115': 'l2tp',
-};
 const named = (extra: Record<string, string> = {}) => ({ name: '', ...extra });
 
 export const supplement: Readonly<Record<string, SupplementClass>> = {
