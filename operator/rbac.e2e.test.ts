@@ -49,7 +49,8 @@ import type { KubeObject } from '../lib/kube/types.ts';
 import { harness, waitLeading } from '../e2e/support/controller/harness.ts';
 import { deployment, loadBalancerService } from '../e2e/support/controller/workloads.ts';
 import { hostAgentConfig } from './render/config.ts';
-import { HostAgentAccount } from './render/names.ts';
+import { ControllerName, HostAgentAccount, LeaderElectionLease } from './render/names.ts';
+import { LeaderTermAnnotation } from '../lib/kube/leader.ts';
 
 const namespace = uniqueName('aci-rbac');
 const [nodeA, nodeB] = [uniqueName('rbac-node-a'), uniqueName('rbac-node-b')];
@@ -183,6 +184,73 @@ test.serial(
     await t.throwsAsync(
       hostAgent.client.apply(pool(nodeA, '10.78.0.48/28'), { fieldManager: 'aci-e2e' }),
       { message: /forbidden/i },
+    );
+  },
+);
+
+test.serial(
+  "the leader fence admits the controller's PodIPPool writes only in the term the Lease records",
+  async (t) => {
+    const controller = await serviceAccountLogin(namespace, ControllerName);
+    t.teardown(() => controller.client.close());
+    const name = uniqueName('rbac-fenced');
+    t.teardown(() => admin.delete({ apiVersion: aciApiVersion, kind: 'PodIPPool', name }));
+    const lease = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: LeaderElectionLease, namespace },
+      spec: { holderIdentity: 'controller-a', leaseDurationSeconds: 15, leaseTransitions: 4 },
+    };
+    await admin.apply(lease, { fieldManager: 'aci-e2e', force: true });
+    const write = (term: string | undefined) =>
+      controller.client.apply(
+        {
+          ...pool(name, '10.78.0.64/28'),
+          metadata: {
+            name,
+            ...(term !== undefined ? { annotations: { [LeaderTermAnnotation]: term } } : {}),
+          },
+        },
+        { fieldManager: 'aci-controller', force: true },
+      );
+    const refusal = (term: string | undefined) =>
+      write(term).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    // A term the Lease no longer records: a leader resumed after another took over.
+    const stale = await eventually(
+      () => refusal('controller-a/3'),
+      'the leader fence to be in force',
+      30_000,
+      200,
+    );
+    t.true(stale instanceof KubeApiError);
+    t.regex(
+      (stale as Error).message,
+      /leader term controller-a\/3 while the Lease records controller-a\/4/,
+    );
+    t.regex(String(await refusal(undefined)), /leader term \(none\)/);
+    t.regex(String(await refusal('controller-b/4')), /while the Lease records controller-a\/4/);
+    // The term the Lease records: created, then updated.
+    await t.notThrowsAsync(write('controller-a/4'));
+    await t.notThrowsAsync(write('controller-a/4'));
+    // Another controller takes over: the old term's next write is refused once the server sees it.
+    await admin.apply(
+      { ...lease, spec: { ...lease.spec, holderIdentity: 'controller-b', leaseTransitions: 5 } },
+      { fieldManager: 'aci-e2e', force: true },
+    );
+    const after = await eventually(
+      () => refusal('controller-a/4'),
+      'the takeover to reach the fence',
+      30_000,
+      100,
+    );
+    t.regex(String(after), /while the Lease records controller-b\/5/);
+    await t.notThrowsAsync(write('controller-b/5'));
+    // Nobody else is fenced: the same write as the administrator passes without a term.
+    await t.notThrowsAsync(
+      admin.apply(pool(name, '10.78.0.64/28'), { fieldManager: 'aci-e2e', force: true }),
     );
   },
 );

@@ -26,6 +26,12 @@ export interface ControllerContext {
   apic: ApicState;
   /** Set while the leadership term lasts; work stops when it aborts. */
   signal: AbortSignal;
+  /**
+   * The token of this leadership term: PodIPPool writes carry it, and the API
+   * server refuses them unless the Lease still names this term (the
+   * controller's admission policy, operator/render/policy.ts).
+   */
+  leaderTerm?: () => string | undefined;
 }
 
 export function makeQueue(

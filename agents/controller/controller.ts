@@ -139,6 +139,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
           config,
           client: termClient,
           writeGuard,
+          leaderTerm: () => elector.term(),
           caches,
           log,
           events,

@@ -46,6 +46,8 @@ export interface SessionBase {
   statusIntervalMs?: number;
   /** Refuses a write once this term has run out (the Kubernetes client carries the same check). */
   writeGuard?: () => void;
+  /** The token of this leadership term (LeaderElector.term), which PodIPPool writes carry. */
+  leaderTerm?: () => string | undefined;
 }
 
 export class LeaderSession {

@@ -5,7 +5,13 @@
  */
 import test from 'ava';
 import { KubeApiError } from './client.ts';
-import { LeaderElector, type ElectionClock, type Lease, type LeaseStore } from './leader.ts';
+import {
+  LeaderElector,
+  termToken,
+  type ElectionClock,
+  type Lease,
+  type LeaseStore,
+} from './leader.ts';
 
 const settle = async () => {
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -234,11 +240,19 @@ test('a leader paused past its lease is no longer leader when it resumes, and ne
   second.elector.start();
   await world.advance(3000);
   t.true(first.elector.isLeader());
+  t.is(
+    first.elector.term(),
+    'first/0',
+    'the term token: holder and transitions, as the Lease says',
+  );
+  t.is(first.elector.term(), termToken(server.lease!));
+  t.is(second.elector.term(), undefined, 'a standby has no term');
 
   // SIGSTOP: the leader runs nothing (no timer, no renewal) while the standby keeps going.
   first.clock.paused = true;
   await world.advance(20_000);
   t.true(second.elector.isLeader(), 'the standby took over the unrenewed lease');
+  t.is(second.elector.term(), 'second/1', 'a takeover is a new term');
   t.true(
     second.started[0]! >= 2000 + 15_000,
     'only after the lease duration since the last renewal it saw',
@@ -248,6 +262,7 @@ test('a leader paused past its lease is no longer leader when it resumes, and ne
   const writesBefore = server.writes.length;
   first.clock.paused = false;
   t.false(first.elector.isLeader(), 'a term that ran out during the pause is over at once');
+  t.is(first.elector.term(), undefined, 'and its token is gone with it');
   await world.advance(0);
   t.is(first.stopped.length, 1, 'its leader work is aborted when its timers run again');
   await world.advance(10_000);

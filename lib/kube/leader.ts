@@ -18,6 +18,11 @@
  * - Writes carry the Lease's resourceVersion, so two candidates never both
  *   win one term; on graceful stop the Lease is emptied and a standby takes
  *   over at once.
+ * - A term has a token (`termToken`: holder identity and leaseTransitions,
+ *   as the Lease records them), which a leader's writes carry so that the
+ *   API server itself can refuse a stale leader's write by comparing it with
+ *   the Lease at admission (operator/render/policy.ts): the local clock
+ *   check cannot cover a pause between the check and the socket write.
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
@@ -108,6 +113,18 @@ export function kubeLeaseStore(client: KubeClient, namespace: string, name: stri
 
 const microTime = (date: Date) => date.toISOString().replace('Z', '000Z');
 
+/**
+ * The annotation carrying the leader term a write was decided in, compared
+ * with the Lease by the API server's admission policy.
+ */
+export const LeaderTermAnnotation = 'aci.cni.dev/leader-term';
+
+/** `holder/transitions`: one token per term of a Lease, as the admission policy spells it. */
+export function termToken(lease: Lease): string | undefined {
+  const holder = lease.spec?.holderIdentity;
+  return holder ? `${holder}/${lease.spec?.leaseTransitions ?? 0}` : undefined;
+}
+
 /** What a candidate last saw of the Lease, and when by its own clock. */
 interface Observation {
   lease: Lease;
@@ -127,6 +144,8 @@ export class LeaderElector {
   private written: Lease | undefined;
   /** While leading: the monotonic time at which this term ends unless renewed. */
   private leadingUntil: number | undefined;
+  /** The term token of the Lease this candidate last wrote successfully (kept when a renewal fails). */
+  private termOfLastWrite: string | undefined;
   private loop: Promise<void> | undefined;
 
   constructor(
@@ -153,6 +172,14 @@ export class LeaderElector {
   /** True only while the current term has not run out by this process's clock (also right after a pause). */
   isLeader(): boolean {
     return this.leadingUntil !== undefined && this.clock.now() < this.leadingUntil;
+  }
+
+  /**
+   * The token of the term this process leads in (the Lease as it last wrote
+   * it), or undefined when it does not lead.
+   */
+  term(): string | undefined {
+    return this.isLeader() ? this.termOfLastWrite : undefined;
   }
 
   start(): this {
@@ -216,6 +243,7 @@ export class LeaderElector {
     cancelTimer();
     this.leadingUntil = undefined;
     this.written = undefined;
+    this.termOfLastWrite = undefined;
     work.abort();
     await leaderWork;
     if (stop.aborted) await this.release();
@@ -257,7 +285,7 @@ export class LeaderElector {
       const sentAt = this.clock.now();
       const written = await this.store.replace(this.renewed(this.written, false), signal);
       this.observe(written, sentAt);
-      this.written = written;
+      this.wrote(written);
       return sentAt;
     }
     const lease = await this.store.read(signal);
@@ -281,7 +309,7 @@ export class LeaderElector {
         signal,
       );
       this.observe(created, sentAt);
-      this.written = created;
+      this.wrote(created);
       return sentAt;
     }
     this.observe(lease, readAt);
@@ -290,8 +318,13 @@ export class LeaderElector {
     const sentAt = this.clock.now();
     const written = await this.store.replace(this.renewed(lease, holder !== this.identity), signal);
     this.observe(written, sentAt);
-    this.written = written;
+    this.wrote(written);
     return sentAt;
+  }
+
+  private wrote(lease: Lease): void {
+    this.written = lease;
+    this.termOfLastWrite = termToken(lease);
   }
 
   /** The Lease with this candidate as holder, renewed now. */

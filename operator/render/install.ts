@@ -17,7 +17,7 @@ import {
   Labels,
   OpenvswitchName,
 } from './names.ts';
-import { OwnPodIPPoolPolicy } from './policy.ts';
+import { LeaderFencePolicy, OwnPodIPPoolPolicy } from './policy.ts';
 import {
   controllerClusterRules,
   controllerLeaseRules,
@@ -42,7 +42,7 @@ export const OwnedNames = {
     rolebindings: [ControllerName],
   },
   clusterroles: [ControllerName, HostAgentAccount],
-  admission: [OwnPodIPPoolPolicy],
+  admission: [OwnPodIPPoolPolicy, LeaderFencePolicy],
 } as const;
 
 const namespacedGroups: Record<keyof typeof OwnedNames.namespaced, string> = {

@@ -1,19 +1,102 @@
 /**
- * RBAC cannot say "only the PodIPPool named like my node", so a
- * ValidatingAdmissionPolicy does: a host agent's service-account token is
- * bound to its pod, and the API server puts the pod's node name into the
- * request's user extra (authentication.kubernetes.io/node-name). A host
- * agent that writes another node's PodIPPool status is denied — the same
- * guarantee the Node authorizer gives kubelets for their own Node.
+ * What RBAC cannot say, two ValidatingAdmissionPolicies do.
+ *
+ * Own PodIPPool: RBAC cannot say "only the PodIPPool named like my node". A
+ * host agent's service-account token is bound to its pod, and the API server
+ * puts the pod's node name into the request's user extra
+ * (authentication.kubernetes.io/node-name). A host agent that writes another
+ * node's PodIPPool status is denied — the same guarantee the Node authorizer
+ * gives kubelets for their own Node.
+ *
+ * Leader fence: the controller's PodIPPool writes carry the leader term they
+ * were decided in (the `aci.cni.dev/leader-term` annotation, holder identity
+ * and leaseTransitions), and the API server admits them only while the
+ * controller's leader-election Lease (the policy's parameter) still records
+ * that term. A leader paused after its own checks and resumed after another
+ * took the Lease has its write refused by the server, which no client-side
+ * check can do for a create (it has no resourceVersion to be conditional on).
+ * The Lease is read from the API server's informer, so the fence lags a
+ * takeover by that informer's delay (milliseconds), far inside the gap
+ * between the old leader's renew deadline and the lease duration. Before
+ * the first controller has created the Lease nobody leads and the policy
+ * admits everything.
  */
+import { LeaderTermAnnotation } from '../../lib/kube/leader.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';
 import { clusterMeta, type RenderInput } from './common.ts';
-import { HostAgentAccount } from './names.ts';
+import { ControllerName, HostAgentAccount, LeaderElectionLease } from './names.ts';
 
 export const OwnPodIPPoolPolicy = 'aci-containers-host-own-podippool';
+export const LeaderFencePolicy = 'aci-containers-controller-leader-fence';
 export const NodeNameExtra = 'authentication.kubernetes.io/node-name';
 
 export function renderAdmissionPolicy(input: RenderInput): KubeObject[] {
+  return [...ownPodIPPoolPolicy(input), ...leaderFencePolicy(input)];
+}
+
+const podIPPoolRule = (resources: string[]) => ({
+  apiGroups: ['aci.cni.dev'],
+  apiVersions: ['*'],
+  operations: ['CREATE', 'UPDATE', 'DELETE'],
+  resources,
+});
+
+function leaderFencePolicy(input: RenderInput): KubeObject[] {
+  const controller = `system:serviceaccount:${input.spec.namespace}:${ControllerName}`;
+  const annotation = `object.metadata.annotations['${LeaderTermAnnotation}']`;
+  const leaseTerm =
+    `params.spec.holderIdentity + '/' + ` +
+    `string(has(params.spec.leaseTransitions) ? params.spec.leaseTransitions : 0)`;
+  return [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: clusterMeta(input, LeaderFencePolicy),
+      spec: {
+        failurePolicy: 'Fail',
+        paramKind: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' },
+        matchConstraints: {
+          // Spec writes only: a delete is conditional on what was read, status is the host agent's.
+          resourceRules: [{ ...podIPPoolRule(['podippools']), operations: ['CREATE', 'UPDATE'] }],
+        },
+        matchConditions: [
+          { name: 'is-controller', expression: `request.userInfo.username == '${controller}'` },
+        ],
+        validations: [
+          {
+            expression:
+              `has(object.metadata.annotations) && '${LeaderTermAnnotation}' in object.metadata.annotations && ` +
+              `has(params.spec.holderIdentity) && ${annotation} == ${leaseTerm}`,
+            messageExpression:
+              `'a PodIPPool write of leader term ' + ` +
+              `(has(object.metadata.annotations) && '${LeaderTermAnnotation}' in object.metadata.annotations ? ${annotation} : '(none)') + ` +
+              `' while the Lease records ' + (has(params.spec.holderIdentity) ? ${leaseTerm} : 'no holder')`,
+            reason: 'Forbidden',
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: clusterMeta(input, LeaderFencePolicy),
+      spec: {
+        policyName: LeaderFencePolicy,
+        validationActions: ['Deny'],
+        paramRef: {
+          name: LeaderElectionLease,
+          namespace: input.spec.namespace,
+          // The API server resolves the parameter before it evaluates matchConditions, so `Deny`
+          // would refuse everyone's PodIPPool writes until a controller first created its Lease.
+          // No Lease means no leader, so there is no term to fence.
+          parameterNotFoundAction: 'Allow',
+        },
+      },
+    },
+  ];
+}
+
+function ownPodIPPoolPolicy(input: RenderInput): KubeObject[] {
   const hostAgent = `system:serviceaccount:${input.spec.namespace}:${HostAgentAccount}`;
   return [
     {
@@ -23,14 +106,7 @@ export function renderAdmissionPolicy(input: RenderInput): KubeObject[] {
       spec: {
         failurePolicy: 'Fail',
         matchConstraints: {
-          resourceRules: [
-            {
-              apiGroups: ['aci.cni.dev'],
-              apiVersions: ['*'],
-              operations: ['CREATE', 'UPDATE', 'DELETE'],
-              resources: ['podippools', 'podippools/status'],
-            },
-          ],
+          resourceRules: [podIPPoolRule(['podippools', 'podippools/status'])],
         },
         matchConditions: [
           { name: 'is-host-agent', expression: `request.userInfo.username == '${hostAgent}'` },

@@ -90,6 +90,8 @@ test('renders the original set of objects: controller Deployment, host and openv
       'ConfigMap/aci-containers-config',
       'ValidatingAdmissionPolicy/aci-containers-host-own-podippool',
       'ValidatingAdmissionPolicyBinding/aci-containers-host-own-podippool',
+      'ValidatingAdmissionPolicy/aci-containers-controller-leader-fence',
+      'ValidatingAdmissionPolicyBinding/aci-containers-controller-leader-fence',
       'Deployment/aci-containers-controller',
       'DaemonSet/aci-containers-host',
       'DaemonSet/aci-containers-openvswitch',

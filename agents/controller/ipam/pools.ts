@@ -18,6 +18,7 @@
 import { apiVersion as aciApiVersion, type PodIPPoolSpec } from '../../../crds/index.ts';
 import { IpamLedgerName } from '../../../lib/config/naming.ts';
 import { isNotFound } from '../../../lib/kube/client.ts';
+import { LeaderTermAnnotation } from '../../../lib/kube/leader.ts';
 import { parseCidr, parseIp, prefixContains, type Family } from '../../../lib/net/cidr.ts';
 import type { Node, PodIPPoolObject } from '../caches.ts';
 import { FieldManager, type ControllerContext } from '../context.ts';
@@ -214,6 +215,7 @@ export class PodIPPoolManager {
     }
     const pool = caches.podIPPools.get(name);
     const generation = this.generation;
+    const term = this.ctx.leaderTerm?.();
     const { spec, added, assigned, landed } = await this.exclusive(async () =>
       this.allocate(node, pool),
     );
@@ -246,6 +248,10 @@ export class PodIPPoolManager {
             ? { resourceVersion: pool.metadata.resourceVersion }
             : {}),
           ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid ?? '' }],
+          // The term this was decided in: the API server refuses it once another term holds the
+          // Lease, even when this process was paused after its own checks (a create has no
+          // resourceVersion to be conditional on).
+          ...(term !== undefined ? { annotations: { [LeaderTermAnnotation]: term } } : {}),
         },
         spec,
       },
