@@ -82,6 +82,10 @@ export const operatorOwnClusterRules: PolicyRule[] = [
   { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
   // Events about the AciFabric, which is cluster-scoped: they land in "default".
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  // The API server lets only a subject that may get every object of a policy's parameter kind
+  // write that policy: the controller's leader fence (render/policy.ts) takes the Lease as its
+  // parameter. Leases carry holder names and timestamps, nothing secret; no list, no watch.
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get'] },
   ...manage('rbac.authorization.k8s.io', 'clusterroles', OwnedNames.clusterroles),
   ...manage('rbac.authorization.k8s.io', 'clusterrolebindings', OwnedNames.clusterroles),
   ...manage('admissionregistration.k8s.io', 'validatingadmissionpolicies', OwnedNames.admission),
