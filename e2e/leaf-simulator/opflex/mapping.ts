@@ -43,6 +43,7 @@ import {
   policySpaceUri,
 } from '../../../lib/opflex/uri.ts';
 import { lastRn, parentDn, splitDn } from '../../../agents/controller/apic/mo.ts';
+import { portNames, protoNames } from '../../../lib/aci/named-values.ts';
 import type { IdAllocator } from './ids.ts';
 
 /** One APIC object, flat: its class, DN and attributes. */
@@ -112,35 +113,15 @@ export function tenantOf(dn: string): string | undefined {
 const prop = (name: string, data: PropertyData): Property => ({ name, data });
 const ref = (subject: string, uri: string): PropertyData => ({ subject, reference_uri: uri });
 
-/** Well-known L4 port names of vzEntry. */
-const portNames: Record<string, number> = {
-  unspecified: 0,
-  ftpData: 20,
-  ssh: 22,
-  smtp: 25,
-  dns: 53,
-  http: 80,
-  pop3: 110,
-  https: 443,
-  rtsp: 554,
-};
-const protocolNumbers: Record<string, number> = {
-  icmp: 1,
-  igmp: 2,
-  tcp: 6,
-  egp: 8,
-  igp: 9,
-  udp: 17,
-  icmpv6: 58,
-  eigrp: 88,
-  ospfigp: 89,
-  pim: 103,
-  l2tp: 115,
-};
+/** The APIC's names of well-known ports and protocols (one table with the controller and the APIC simulator), by name. */
+const byName = (table: Readonly<Record<string, string>>): Record<string, number> =>
+  Object.fromEntries(Object.entries(table).map(([value, name]) => [name, Number(value)]));
+const portNumbers = byName(portNames);
+const protocolNumbers = byName(protoNames);
 
 export function portNumber(value: string | undefined): number {
   if (value === undefined || value === '') return 0;
-  if (value in portNames) return portNames[value] as number;
+  if (value in portNumbers) return portNumbers[value] as number;
   const n = Number(value);
   return Number.isInteger(n) && n >= 0 && n <= 65535 ? n : 0;
 }
@@ -209,6 +190,41 @@ class UniverseBuilder {
     }
     this.objects.set(uri, mo);
     return mo;
+  }
+
+  /** A one-valued relation of `source` (`<source>/<relation>`) to `target`, of class `targetClass`. */
+  relation(source: ManagedObject, relation: string, targetClass: string, target: string): void {
+    this.add(
+      relation,
+      childUri(source.uri, relation),
+      [prop('target', ref(targetClass, target))],
+      source,
+    );
+  }
+
+  /** A many-valued relation: `<source>/<relation>/<target class id>/<target uri>/`. */
+  manyRelation(
+    source: ManagedObject,
+    relation: string,
+    targetClass: keyof typeof TargetClassIds,
+    target: string,
+  ): void {
+    this.add(
+      relation,
+      childUri(source.uri, relation, TargetClassIds[targetClass], target),
+      [prop('target', ref(targetClass, target))],
+      source,
+    );
+  }
+
+  /** The encapsulation and class ids of a VRF, bridge domain or EPG. */
+  instContext(owner: ManagedObject, encapId: number, classId: number): void {
+    this.add(
+      'GbpeInstContext',
+      childUri(owner.uri, 'GbpeInstContext'),
+      [prop('encapId', encapId), prop('classid', classId)],
+      owner,
+    );
   }
 
   /** Fills every parent's children from its children's parent_uri; sorted, so equal trees compare equal. */
@@ -289,14 +305,6 @@ export const uris = {
     childUri(policySpaceUri(tenant), 'GbpSecGroup', name),
 };
 
-/** A many-valued relation's child URI: `<source>/<relation>/<target class id>/<target uri>/`. */
-const manyRelationUri = (
-  source: string,
-  relation: string,
-  classId: number,
-  target: string,
-): string => childUri(source, relation, classId, target);
-
 /** The whole universe the leaf can serve, by URI. */
 export function mapApicTree(
   objects: Iterable<ApicObject>,
@@ -360,12 +368,7 @@ export function mapApicTree(
       ],
       space(tenant),
     );
-    u.add(
-      'GbpeInstContext',
-      childUri(uri, 'GbpeInstContext'),
-      [prop('encapId', ids.vnid(`vrf:${ctx.dn}`)), prop('classid', ids.classId(`vrf:${ctx.dn}`))],
-      rd,
-    );
+    u.instContext(rd, ids.vnid(`vrf:${ctx.dn}`), ids.classId(`vrf:${ctx.dn}`));
   }
 
   // ---- bridge domains and their subnets ----
@@ -388,15 +391,7 @@ export function mapApicTree(
     );
     const fixedEncap =
       options.bridgeDomainEncaps?.[`${tenant}/${name}`] ?? options.bridgeDomainEncaps?.[name];
-    u.add(
-      'GbpeInstContext',
-      childUri(uri, 'GbpeInstContext'),
-      [
-        prop('encapId', fixedEncap ?? ids.vnid(`bd:${bd.dn}`)),
-        prop('classid', ids.classId(`bd:${bd.dn}`)),
-      ],
-      mo,
-    );
+    u.instContext(mo, fixedEncap ?? ids.vnid(`bd:${bd.dn}`), ids.classId(`bd:${bd.dn}`));
     const rsCtx = childrenOf(idx, bd.dn, 'fvRsCtx')[0];
     const vrf = resolveByName(
       idx,
@@ -408,12 +403,7 @@ export function mapApicTree(
     const vrfUri = vrf ? vrfUriByDn.get(vrf.dn) : undefined;
     if (vrf && vrfUri) {
       vrfOfBd.set(bd.dn, vrf.dn);
-      u.add(
-        'GbpBridgeDomainToNetworkRSrc',
-        childUri(uri, 'GbpBridgeDomainToNetworkRSrc'),
-        [prop('target', ref('GbpRoutingDomain', vrfUri))],
-        mo,
-      );
+      u.relation(mo, 'GbpBridgeDomainToNetworkRSrc', 'GbpRoutingDomain', vrfUri);
     }
     const subnets = childrenOf(idx, bd.dn, 'fvSubnet');
     if (subnets.length > 0) {
@@ -434,26 +424,10 @@ export function mapApicTree(
           set,
         );
       }
-      u.add(
-        'GbpForwardingBehavioralGroupToSubnetsRSrc',
-        childUri(uri, 'GbpForwardingBehavioralGroupToSubnetsRSrc'),
-        [prop('target', ref('GbpSubnets', subnetsUri))],
-        mo,
-      );
+      u.relation(mo, 'GbpForwardingBehavioralGroupToSubnetsRSrc', 'GbpSubnets', subnetsUri);
       if (vrfUri) {
         const rd = u.objects.get(vrfUri);
-        if (rd)
-          u.add(
-            'GbpRoutingDomainToIntSubnetsRSrc',
-            manyRelationUri(
-              vrfUri,
-              'GbpRoutingDomainToIntSubnetsRSrc',
-              TargetClassIds.GbpSubnets,
-              subnetsUri,
-            ),
-            [prop('target', ref('GbpSubnets', subnetsUri))],
-            rd,
-          );
+        if (rd) u.manyRelation(rd, 'GbpRoutingDomainToIntSubnetsRSrc', 'GbpSubnets', subnetsUri);
       }
     }
   }
@@ -556,29 +530,13 @@ export function mapApicTree(
               entryOrder++,
               reversed,
             );
-            u.add(
-              'GbpRuleToClassifierRSrc',
-              manyRelationUri(
-                ruleUri,
-                'GbpRuleToClassifierRSrc',
-                TargetClassIds.GbpeL24Classifier,
-                cUri,
-              ),
-              [prop('target', ref('GbpeL24Classifier', cUri))],
-              rule,
-            );
+            u.manyRelation(rule, 'GbpRuleToClassifierRSrc', 'GbpeL24Classifier', cUri);
           }
-          const aUri = actionUri(tenant, allow);
-          u.add(
-            'GbpRuleToActionRSrc',
-            manyRelationUri(
-              ruleUri,
-              'GbpRuleToActionRSrc',
-              TargetClassIds.GbpAllowDenyAction,
-              aUri,
-            ),
-            [prop('target', ref('GbpAllowDenyAction', aUri))],
+          u.manyRelation(
             rule,
+            'GbpRuleToActionRSrc',
+            'GbpAllowDenyAction',
+            actionUri(tenant, allow),
           );
         };
         addRule(filterName, 'in', false);
@@ -624,32 +582,15 @@ export function mapApicTree(
       ],
       space(tenant),
     );
-    u.add(
-      'GbpeInstContext',
-      childUri(uri, 'GbpeInstContext'),
-      [prop('encapId', ids.vnid(`epg:${epg.dn}`)), prop('classid', ids.classId(`epg:${epg.dn}`))],
-      mo,
-    );
+    u.instContext(mo, ids.vnid(`epg:${epg.dn}`), ids.classId(`epg:${epg.dn}`));
     const rsBd = childrenOf(idx, epg.dn, 'fvRsBd')[0];
     const bd = resolveByName(idx, tenant, 'BD-', rsBd?.attributes.tnFvBDName || 'default', 'fvBD');
     const bdUri = bd ? bdUriByDn.get(bd.dn) : undefined;
-    if (bd && bdUri)
-      u.add(
-        'GbpEpGroupToNetworkRSrc',
-        childUri(uri, 'GbpEpGroupToNetworkRSrc'),
-        [prop('target', ref('GbpBridgeDomain', bdUri))],
-        mo,
-      );
+    if (bd && bdUri) u.relation(mo, 'GbpEpGroupToNetworkRSrc', 'GbpBridgeDomain', bdUri);
     const relate = (relation: string, contractDns: Iterable<string>): void => {
       for (const dn of new Set(contractDns)) {
         const cUri = contractUriByDn.get(dn);
-        if (!cUri) continue;
-        u.add(
-          relation,
-          manyRelationUri(uri, relation, TargetClassIds.GbpContract, cUri),
-          [prop('target', ref('GbpContract', cUri))],
-          mo,
-        );
+        if (cUri) u.manyRelation(mo, relation, 'GbpContract', cUri);
       }
     };
     const named = (cls: string): string[] =>
@@ -707,17 +648,7 @@ export function mapApicTree(
           false,
         );
         // The relation is gbp/Rule's, which GbpSecGroupRule inherits: the class keeps Rule's name.
-        u.add(
-          'GbpRuleToClassifierRSrc',
-          manyRelationUri(
-            ruleUri,
-            'GbpRuleToClassifierRSrc',
-            TargetClassIds.GbpeL24Classifier,
-            cUri,
-          ),
-          [prop('target', ref('GbpeL24Classifier', cUri))],
-          r,
-        );
+        u.manyRelation(r, 'GbpRuleToClassifierRSrc', 'GbpeL24Classifier', cUri);
         const remotes = childrenOf(idx, rule.dn, 'hostprotRemoteIp');
         if (remotes.length > 0) {
           const subnetsUri = uris.subnets(tenant, cName);
@@ -732,17 +663,7 @@ export function mapApicTree(
               set,
             );
           }
-          u.add(
-            'GbpSecGroupRuleToRemoteAddressRSrc',
-            manyRelationUri(
-              ruleUri,
-              'GbpSecGroupRuleToRemoteAddressRSrc',
-              TargetClassIds.GbpSubnets,
-              subnetsUri,
-            ),
-            [prop('target', ref('GbpSubnets', subnetsUri))],
-            r,
-          );
+          u.manyRelation(r, 'GbpSecGroupRuleToRemoteAddressRSrc', 'GbpSubnets', subnetsUri);
         }
       }
     }
