@@ -11,24 +11,7 @@
  *
  * Waits for the file and applies rewrites in process (run.ts), as the opflex agent does.
  */
-import { parseArgs } from 'node:util';
-import pino from 'pino';
+import { runConfigFileAgent } from '../../lib/process/config-file-main.ts';
 import { startDaemonFromFile } from './run.ts';
 
-const { values } = parseArgs({
-  options: { config: { type: 'string' }, 'health-port': { type: 'string' } },
-});
-if (!values.config) {
-  process.stderr.write('usage: main.ts --config mcast.json [--health-port N]\n');
-  process.exit(2);
-}
-const running = await startDaemonFromFile({
-  file: values.config,
-  log: pino({ level: process.env.LOG_LEVEL ?? 'info' }),
-  ...(values['health-port'] !== undefined ? { healthPort: Number(values['health-port']) } : {}),
-});
-const shutdown = (): void => {
-  void running.stop().then(() => process.exit(0));
-};
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
+await runConfigFileAgent('mcast.json', startDaemonFromFile);

@@ -17,24 +17,7 @@
  * Until the file exists (and is valid) the agent waits; a rewrite restarts
  * the agent in process (run.ts).
  */
-import { parseArgs } from 'node:util';
-import pino from 'pino';
+import { runConfigFileAgent } from '../../lib/process/config-file-main.ts';
 import { startAgentFromFile } from './run.ts';
 
-const { values } = parseArgs({
-  options: { config: { type: 'string' }, 'health-port': { type: 'string' } },
-});
-if (!values.config) {
-  process.stderr.write('usage: main.ts --config agent.json [--health-port N]\n');
-  process.exit(2);
-}
-const running = await startAgentFromFile({
-  file: values.config,
-  log: pino({ level: process.env.LOG_LEVEL ?? 'info' }),
-  ...(values['health-port'] !== undefined ? { healthPort: Number(values['health-port']) } : {}),
-});
-const shutdown = (): void => {
-  void running.stop().then(() => process.exit(0));
-};
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
+await runConfigFileAgent('agent.json', startAgentFromFile);
