@@ -24,7 +24,15 @@ interface AvaOutcome {
   code: number;
   passed: number;
   failed: number;
+  /** Per test file: seconds into the pass of its first and last result. */
+  files?: Map<string, { first: number; last: number }>;
 }
+
+/** The test file of an ava result line (`✔ dir › file › title (1.2s)` → `dir › file`). */
+const fileOfResult = (line: string): string | undefined => {
+  const parts = line.replace(/^\s*[✔✘]\s+(\[\w+\]:?\s+)?/, '').split(' › ');
+  return parts.length > 1 ? parts.slice(0, -1).join(' › ') : undefined;
+};
 
 /** Runs ava, echoing its output, and reads its closing counts for one plain summary line. */
 function runAva(args: string[], env: NodeJS.ProcessEnv): Promise<AvaOutcome> {
@@ -42,6 +50,8 @@ function runAva(args: string[], env: NodeJS.ProcessEnv): Promise<AvaOutcome> {
     let passed = 0;
     let failed = 0;
     let partial = '';
+    const started = performance.now();
+    const files = new Map<string, { first: number; last: number }>();
     child.stdout.on('data', (chunk: Buffer) => {
       process.stdout.write(chunk);
       const lines = (partial + chunk.toString()).split('\n');
@@ -49,10 +59,17 @@ function runAva(args: string[], env: NodeJS.ProcessEnv): Promise<AvaOutcome> {
       for (const line of lines) {
         if (/^\s*✔/.test(line)) passed++;
         else if (/^\s*✘/.test(line)) failed++;
+        else continue;
+        const file = fileOfResult(line);
+        if (file === undefined) continue;
+        const at = Math.round((performance.now() - started) / 1000);
+        const seen = files.get(file);
+        if (seen) seen.last = at;
+        else files.set(file, { first: at, last: at });
       }
     });
     child.on('exit', (code, signal) => {
-      resolve({ code: code ?? (signal ? 1 : 0), passed, failed });
+      resolve({ code: code ?? (signal ? 1 : 0), passed, failed, files });
     });
   });
 }
@@ -94,6 +111,13 @@ try {
     if (pass.code !== 0) outcome.code = pass.code;
     const seconds = Math.round((performance.now() - started) / 1000);
     durations.push(`pass ${i + 1} (${name}) ${seconds}s`);
+    // The files that finished last, with when their results came: where the pass's tail goes.
+    const latest = [...(pass.files ?? new Map<string, { first: number; last: number }>())]
+      .sort(([, a], [, b]) => b.last - a.last)
+      .slice(0, 8)
+      .map(([file, { first, last }]) => `  ${file}: results from ${first}s to ${last}s`);
+    if (latest.length > 0)
+      console.log(`\npass ${i + 1} (${name}): the files that finished last\n${latest.join('\n')}`);
   }
   code = outcome.code;
   console.log(
