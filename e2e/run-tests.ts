@@ -5,20 +5,20 @@
  * Extra arguments go to ava (e.g. `npm test -- crds/`).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Cluster } from './cluster/cluster.ts';
 import { repoRoot } from './support/paths.ts';
 import { ensurePrerequisites, MissingPrerequisite } from './support/prerequisites.ts';
 
 const clusterDir = process.env.ACI_TEST_CLUSTER_DIR ?? path.join(repoRoot, '.cluster-test');
 const realNodeFiles = 'e2e/nodes/**';
-/** ava's own file globs (package.json), so a pass can be everything but the real-node files. */
+/** ava's own file globs (ava.config.js), so a pass can be everything but the real-node files. */
 const avaFiles = (
-  JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
-    ava: { files: string[] };
+  (await import(pathToFileURL(path.join(repoRoot, 'ava.config.js')).href)) as {
+    default: { files: string[] };
   }
-).ava.files;
+).default.files;
 
 interface AvaOutcome {
   code: number;

@@ -11,19 +11,23 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { ApicClient } from '../controller/apic/client.ts';
-import type { Mo } from '../controller/apic/mo.ts';
 import { generateServerPki } from '../../e2e/apic-simulator/certs.ts';
-import { ApicSimulator } from '../../e2e/apic-simulator/simulator.ts';
 import { type OpflexLeaf, startOpflexLeaf } from '../../e2e/leaf-simulator/opflex/leaf-opflex.ts';
 import { OpflexClient } from './opflex/client.ts';
 import { opflexPolicySource } from './policy/opflex-source.ts';
+import {
+  OpflexDomain as domain,
+  mo,
+  startApicWithTenant,
+  tcpEntry as entry,
+  until,
+  webTenantTree,
+} from '../../e2e/support/opflex/apic-tenant.ts';
 import { Cleanup, PodAgent, macFor } from '../../e2e/support/opflex/netns.ts';
 import { TestNode, type TestPod } from '../../e2e/support/opflex/node.ts';
 
 const Prefix = '10.134';
 const Tag = `ca${process.pid % 1000}`;
-const password = 'noir0123-secret';
-const domain = 'comp/prov-Kubernetes/ctrlr-[kube]-kube/sw-InsiemeLSOid';
 const cleanup = new Cleanup();
 const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
 const Pods = ['a', 'b', 'c'] as const;
@@ -37,35 +41,6 @@ let leaf: OpflexLeaf;
 let leafPort = 0;
 let startLeaf: (port: number) => Promise<OpflexLeaf>;
 
-const mo = (cls: string, attributes: Record<string, string>, children: Mo[] = []): Mo =>
-  children.length > 0 ? { [cls]: { attributes, children } } : { [cls]: { attributes } };
-const entry = (name: string, from: string, to = from): Mo =>
-  mo('vzEntry', { name, etherT: 'ip', prot: 'tcp', dFromPort: from, dToPort: to, stateful: 'yes' });
-
-/** EPGs A, B, C in one BD; A consumes `web` (TCP 80) from B; nothing between B and C. */
-function tenantTree(): Mo {
-  const epg = (name: string, rels: Mo[]): Mo =>
-    mo('fvAEPg', { name }, [mo('fvRsBd', { tnFvBDName: 'bd-pods' }), ...rels]);
-  return mo('fvTenant', { name: 'kube' }, [
-    mo('fvCtx', { name: 'vrf' }),
-    mo('fvBD', { name: 'bd-pods' }, [
-      mo('fvRsCtx', { tnFvCtxName: 'vrf' }),
-      mo('fvSubnet', { ip: `${Prefix}.0.1/16` }),
-    ]),
-    mo('vzFilter', { name: 'http' }, [entry('tcp80', '80')]),
-    mo('vzBrCP', { name: 'web' }, [
-      mo('vzSubj', { name: 's', revFltPorts: 'yes' }, [
-        mo('vzRsSubjFiltAtt', { tnVzFilterName: 'http' }),
-      ]),
-    ]),
-    mo('fvAp', { name: 'kubernetes' }, [
-      epg('A', [mo('fvRsCons', { tnVzBrCPName: 'web' })]),
-      epg('B', [mo('fvRsProv', { tnVzBrCPName: 'web' })]),
-      epg('C', []),
-    ]),
-  ]);
-}
-
 async function reach(from: PodName, to: PodName, port: number, timeoutMs = 1000): Promise<boolean> {
   const [ok = false] = await pods[from].agent.probe(
     [{ ip: ip(to), port, proto: 'tcp' }],
@@ -74,33 +49,18 @@ async function reach(from: PodName, to: PodName, port: number, timeoutMs = 1000)
   return ok;
 }
 
-/** Probes until the expectation holds (what a user would observe), returns how long it took. */
-async function until(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<number> {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return Date.now() - start;
-}
-
 test.before(async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dp-contracts-apic-'));
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
-  const sim = new ApicSimulator({ users: { admin: password } });
-  const started = await sim.start();
-  cleanup.add(() => started.stop());
-  apic = new ApicClient({ hosts: [started.url], user: 'admin', password, caPem: started.caPem });
-  cleanup.add(() => apic.close());
-  await apic.post('uni/tn-kube', tenantTree());
+  const apicSide = await startApicWithTenant(
+    webTenantTree({ subnet: `${Prefix}.0.1/16` }),
+    cleanup,
+  );
+  apic = apicSide.apic;
   const pki = generateServerPki('leaf-opflex');
   startLeaf = (port) =>
     startOpflexLeaf({
-      apic: { url: started.url, user: 'admin', password, caPem: started.caPem },
+      apic: apicSide.leafLogin,
       host: '127.0.0.1',
       port,
       tls: { certPem: pki.certPem, keyPem: pki.keyPem },

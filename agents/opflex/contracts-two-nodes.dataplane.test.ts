@@ -9,23 +9,25 @@
  * nothing, so cross-node traffic must keep flowing, not be cut.
  */
 import test from 'ava';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { ApicClient } from '../controller/apic/client.ts';
-import type { Mo } from '../controller/apic/mo.ts';
 import { generateServerPki } from '../../e2e/apic-simulator/certs.ts';
-import { ApicSimulator } from '../../e2e/apic-simulator/simulator.ts';
 import { type OpflexLeaf, startOpflexLeaf } from '../../e2e/leaf-simulator/opflex/leaf-opflex.ts';
+import {
+  OpflexDomain as domain,
+  connectToLeaf,
+  startApicWithTenant,
+  until,
+  webTenantTree,
+} from '../../e2e/support/opflex/apic-tenant.ts';
 import { Cleanup, PodAgent } from '../../e2e/support/opflex/netns.ts';
-import type { TestNode, TestPod } from '../../e2e/support/opflex/node.ts';
+import type { TestPod } from '../../e2e/support/opflex/node.ts';
 import { type TwoNodes, startTwoNodes } from '../../e2e/support/opflex/two-nodes.ts';
 
 const Prefix = '10.135';
 const Tag = `cn${process.pid % 1000}`;
-const password = 'noir0123-secret';
-const domain = 'comp/prov-Kubernetes/ctrlr-[kube]-kube/sw-InsiemeLSOid';
 const cleanup = new Cleanup();
 const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
 type PodName = 'a1' | 'c1' | 'a2' | 'b2';
@@ -39,54 +41,6 @@ const pods = {} as Record<PodName, { pod: TestPod; agent: PodAgent }>;
 let env: TwoNodes;
 let leaf: OpflexLeaf;
 
-const mo = (cls: string, attributes: Record<string, string>, children: Mo[] = []): Mo =>
-  children.length > 0 ? { [cls]: { attributes, children } } : { [cls]: { attributes } };
-
-function tenantTree(): Mo {
-  const epg = (name: string, rels: Mo[]): Mo =>
-    mo('fvAEPg', { name }, [mo('fvRsBd', { tnFvBDName: 'bd-pods' }), ...rels]);
-  return mo('fvTenant', { name: 'kube' }, [
-    mo('fvCtx', { name: 'vrf' }),
-    mo('fvBD', { name: 'bd-pods' }, [
-      mo('fvRsCtx', { tnFvCtxName: 'vrf' }),
-      mo('fvSubnet', { ip: `${Prefix}.0.1/16` }),
-    ]),
-    mo('vzFilter', { name: 'http' }, [
-      mo('vzEntry', {
-        name: 'tcp80',
-        etherT: 'ip',
-        prot: 'tcp',
-        dFromPort: '80',
-        dToPort: '80',
-        stateful: 'yes',
-      }),
-    ]),
-    mo('vzBrCP', { name: 'web' }, [
-      mo('vzSubj', { name: 's', revFltPorts: 'yes' }, [
-        mo('vzRsSubjFiltAtt', { tnVzFilterName: 'http' }),
-      ]),
-    ]),
-    mo('fvAp', { name: 'kubernetes' }, [
-      epg('A', [mo('fvRsCons', { tnVzBrCPName: 'web' })]),
-      epg('B', [mo('fvRsProv', { tnVzBrCPName: 'web' })]),
-      epg('C', []),
-    ]),
-  ]);
-}
-
-/** What the host agent adds to agent.json once the fabric has a leaf to talk OpFlex to. */
-async function addOpflexSection(node: TestNode, caFile: string): Promise<void> {
-  const file = node.opts.agentConfigFile ?? '';
-  const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-  config.opflex = {
-    peers: [{ host: '127.0.0.1', port: leaf.port }],
-    domain,
-    tls: { mode: 'verify', caFile },
-  };
-  await writeFile(`${file}.tmp`, JSON.stringify(config, null, 2));
-  await rename(`${file}.tmp`, file);
-}
-
 const ipOf = (p: PodName): string => pods[p].pod.ip;
 
 async function reach(from: PodName, to: PodName, port: number, timeoutMs = 1500): Promise<boolean> {
@@ -97,38 +51,18 @@ async function reach(from: PodName, to: PodName, port: number, timeoutMs = 1500)
   return ok;
 }
 
-async function until(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<number> {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return Date.now() - start;
-}
-
 test.before(async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dp-contracts-2n-'));
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
-  const sim = new ApicSimulator({ users: { admin: password } });
-  const started = await sim.start();
-  cleanup.add(() => started.stop());
-  const apic = new ApicClient({
-    hosts: [started.url],
-    user: 'admin',
-    password,
-    caPem: started.caPem,
-  });
-  cleanup.add(() => apic.close());
-  await apic.post('uni/tn-kube', tenantTree());
+  const apicSide = await startApicWithTenant(
+    webTenantTree({ subnet: `${Prefix}.0.1/16` }),
+    cleanup,
+  );
   const pki = generateServerPki('leaf-opflex');
   env = await startTwoNodes({ tag: Tag, prefix: Prefix, dir, log, cleanup });
   const vlans = env.files[0]['agent.json'].bridgeDomainVlans as Record<string, number>;
   leaf = await startOpflexLeaf({
-    apic: { url: started.url, user: 'admin', password, caPem: started.caPem },
+    apic: apicSide.leafLogin,
     host: '127.0.0.1',
     port: 0,
     tls: { certPem: pki.certPem, keyPem: pki.keyPem },
@@ -153,7 +87,7 @@ test.before(async () => {
     pods[name] = { pod, agent };
   }
   await env.settle();
-  for (const node of env.nodes) await addOpflexSection(node, pki.caPath);
+  for (const node of env.nodes) await connectToLeaf(node, leaf.port, pki.caPath);
 });
 
 test.after.always(() => cleanup.run());
@@ -164,11 +98,15 @@ test.serial(
     const tookMs = await until(
       'the contract in force on both nodes',
       async () => !(await reach('a1', 'c1', 80, 300)),
+      20_000,
+      50,
     );
     t.log(`agent.json with an opflex section -> contracts enforced on n1 after ${tookMs} ms`);
     await until(
       'n2 too',
       async () => (await reach('a2', 'b2', 80, 300)) && !(await reach('a2', 'b2', 8080, 300)),
+      20_000,
+      50,
     );
     const results = await Promise.all([
       reach('a1', 'c1', 80),
@@ -178,8 +116,9 @@ test.serial(
       reach('b2', 'a2', 80),
     ]);
     t.deepEqual(results, [false, false, true, false, false]);
-    // Both nodes declared their endpoints to the leaf.
-    t.true(leaf.server.registry.size >= 4, `leaf registry: ${leaf.server.registry.size} entries`);
+    // Both nodes declare their endpoints to the leaf (a declaration is not a precondition of the
+    // policy above, so it is waited for, not assumed to have landed with it).
+    await until('both nodes to declare their endpoints', () => leaf.server.registry.size >= 4);
   },
 );
 

@@ -24,12 +24,11 @@
  *
  * Run: `npx tsx bench/opflex/index.ts [--smoke]`, or import run().
  */
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pino from 'pino';
-import { ApicClient } from '../../agents/controller/apic/client.ts';
 import type { Mo } from '../../agents/controller/apic/mo.ts';
 import { type OfTarget, bundle, ofctl } from '../../agents/openvswitch/ofctl.ts';
 import { OvsSupervisor } from '../../agents/openvswitch/supervisor.ts';
@@ -41,11 +40,16 @@ import { epgUri } from '../../agents/opflex/policy/contract-model.ts';
 import { resolveContracts } from '../../agents/opflex/policy/resolve.ts';
 import { renderPipeline } from '../../agents/opflex/render.ts';
 import { generateServerPki } from '../../e2e/apic-simulator/certs.ts';
-import { ApicSimulator } from '../../e2e/apic-simulator/simulator.ts';
 import { startOpflexLeaf } from '../../e2e/leaf-simulator/opflex/leaf-opflex.ts';
+import {
+  OpflexDomain as domain,
+  connectToLeaf,
+  startApicWithTenant,
+  tcpEntry,
+  webTenantTree,
+} from '../../e2e/support/opflex/apic-tenant.ts';
 import { Cleanup, deleteNetns, macFor, run as sh } from '../../e2e/support/opflex/netns.ts';
 import { type PolicySpec, policyObjects } from '../../e2e/support/opflex/policy-fixture.ts';
-import type { TestNode } from '../../e2e/support/opflex/node.ts';
 import { startTwoNodes } from '../../e2e/support/opflex/two-nodes.ts';
 import { SampleTimeout, Samples, results } from '../report.ts';
 
@@ -53,58 +57,18 @@ const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
 const Tag = `bo${process.pid % 1000}`;
 const Prefix = '10.137';
 const password = 'noir0123-bench';
-const domain = 'comp/prov-Kubernetes/ctrlr-[kube]-kube/sw-InsiemeLSOid';
 const EntryDn = 'uni/tn-kube/flt-web/e-tcp';
 const ChangeTimeoutMs = 15_000;
 
-const mo = (cls: string, attributes: Record<string, string>, children: Mo[] = []): Mo =>
-  children.length > 0 ? { [cls]: { attributes, children } } : { [cls]: { attributes } };
+const entry = (port: number): Mo => tcpEntry('tcp', String(port));
 
-const entry = (port: number): Mo =>
-  mo('vzEntry', {
-    name: 'tcp',
-    etherT: 'ip',
-    prot: 'tcp',
-    dFromPort: String(port),
-    dToPort: String(port),
-    stateful: 'yes',
+/** EPG A consumes `web` (one TCP port, changed by the benchmark) from B. */
+const tenantTree = (): Mo =>
+  webTenantTree({
+    subnet: `${Prefix}.0.1/16`,
+    filter: { name: 'web', entries: [entry(20000)] },
+    epgs: ['A', 'B'],
   });
-
-function tenantTree(): Mo {
-  const epg = (name: string, rel: Mo): Mo =>
-    mo('fvAEPg', { name }, [mo('fvRsBd', { tnFvBDName: 'bd-pods' }), rel]);
-  return mo('fvTenant', { name: 'kube' }, [
-    mo('fvCtx', { name: 'vrf' }),
-    mo('fvBD', { name: 'bd-pods' }, [
-      mo('fvRsCtx', { tnFvCtxName: 'vrf' }),
-      mo('fvSubnet', { ip: `${Prefix}.0.1/16` }),
-    ]),
-    mo('vzFilter', { name: 'web' }, [entry(20000)]),
-    mo('vzBrCP', { name: 'web' }, [
-      mo('vzSubj', { name: 's', revFltPorts: 'yes' }, [
-        mo('vzRsSubjFiltAtt', { tnVzFilterName: 'web' }),
-      ]),
-    ]),
-    mo('fvAp', { name: 'kubernetes' }, [
-      epg('A', mo('fvRsCons', { tnVzBrCPName: 'web' })),
-      epg('B', mo('fvRsProv', { tnVzBrCPName: 'web' })),
-    ]),
-  ]);
-}
-
-/** What the host agent writes once the fabric names a leaf (agents/host/node-agents.ts). */
-async function addOpflexSection(node: TestNode, port: number, caFile: string): Promise<void> {
-  const file = node.opts.agentConfigFile ?? '';
-  const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-  config.opflex = {
-    peers: [{ host: '127.0.0.1', port }],
-    domain,
-    name: node.opts.name,
-    tls: { mode: 'verify', caFile },
-  };
-  await writeFile(`${file}.tmp`, JSON.stringify(config, null, 2));
-  await rename(`${file}.tmp`, file);
-}
 
 /** Whether the switch holds the contract rule for TCP `port` (the classifier's exact match). */
 async function holdsRule(target: OfTarget, port: number): Promise<boolean> {
@@ -242,22 +206,12 @@ async function startupBench(smoke: boolean, dir: string, cleanup: Cleanup): Prom
 
 async function changeBench(smoke: boolean, dir: string, cleanup: Cleanup): Promise<void> {
   const changes = smoke ? 10 : 100;
-  const sim = new ApicSimulator({ users: { admin: password } });
-  const started = await sim.start();
-  cleanup.add(() => started.stop());
-  const apic = new ApicClient({
-    hosts: [started.url],
-    user: 'admin',
-    password,
-    caPem: started.caPem,
-  });
-  cleanup.add(() => apic.close());
-  await apic.post('uni/tn-kube', tenantTree());
+  const { apic, leafLogin } = await startApicWithTenant(tenantTree(), cleanup, { password });
   const pki = generateServerPki('leaf-opflex');
   const env = await startTwoNodes({ tag: Tag, prefix: Prefix, dir, log, cleanup });
   const vlans = env.files[0]['agent.json'].bridgeDomainVlans as Record<string, number>;
   const leaf = await startOpflexLeaf({
-    apic: { url: started.url, user: 'admin', password, caPem: started.caPem },
+    apic: leafLogin,
     host: '127.0.0.1',
     port: 0,
     tls: { certPem: pki.certPem, keyPem: pki.keyPem },
@@ -276,7 +230,7 @@ async function changeBench(smoke: boolean, dir: string, cleanup: Cleanup): Promi
       await env.nodes[node].writeEndpoint(pod);
     }
   await env.settle();
-  for (const node of env.nodes) await addOpflexSection(node, leaf.port, pki.caPath);
+  for (const node of env.nodes) await connectToLeaf(node, leaf.port, pki.caPath);
   const targets = env.nodes.map((n) => n.sup.target(n.opts.bridge));
   await untilBoth(targets, 20000);
 

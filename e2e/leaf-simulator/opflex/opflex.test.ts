@@ -13,7 +13,6 @@ import { pino } from 'pino';
 import { OpflexClient } from '../../../agents/opflex/opflex/client.ts';
 import { endpointGroupUri } from '../../../agents/opflex/opflex/endpoints.ts';
 import { ApicClient } from '../../../agents/controller/apic/client.ts';
-import type { Mo } from '../../../agents/controller/apic/mo.ts';
 import { encodeFrame, FrameDecoder } from '../../../lib/opflex/framing.ts';
 import { parseJson, stringifyJson, type JsonValue } from '../../../lib/opflex/json.ts';
 import { propertyOf, type ManagedObject } from '../../../lib/opflex/mo.ts';
@@ -23,39 +22,16 @@ import { ApicSimulator } from '../../apic-simulator/simulator.ts';
 import { type OpflexLeafFile, startOpflexLeafFromFile } from './config.ts';
 import { startOpflexLeaf, type OpflexLeaf } from './leaf-opflex.ts';
 import { uris } from './mapping.ts';
+import {
+  OpflexDomain as domain,
+  mo,
+  tcpEntry as entry,
+  until as untilHolds,
+  webTenantTree,
+} from '../../support/opflex/apic-tenant.ts';
 
 const password = 'noir0123-secret';
 const log = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
-const domain = 'comp/prov-Kubernetes/ctrlr-[kube]-kube/sw-InsiemeLSOid';
-
-const mo = (cls: string, attributes: Record<string, string>, children: Mo[] = []): Mo =>
-  children.length > 0 ? { [cls]: { attributes, children } } : { [cls]: { attributes } };
-
-const entry = (name: string, from: string, to = from): Mo =>
-  mo('vzEntry', { name, etherT: 'ip', prot: 'tcp', dFromPort: from, dToPort: to, stateful: 'yes' });
-
-function tenantTree(): Mo {
-  const epg = (name: string, rels: Mo[]): Mo =>
-    mo('fvAEPg', { name }, [mo('fvRsBd', { tnFvBDName: 'bd-pods' }), ...rels]);
-  return mo('fvTenant', { name: 'kube' }, [
-    mo('fvCtx', { name: 'vrf' }),
-    mo('fvBD', { name: 'bd-pods' }, [
-      mo('fvRsCtx', { tnFvCtxName: 'vrf' }),
-      mo('fvSubnet', { ip: '10.2.0.1/16' }),
-    ]),
-    mo('vzFilter', { name: 'http' }, [entry('tcp80', '80')]),
-    mo('vzBrCP', { name: 'web' }, [
-      mo('vzSubj', { name: 's', revFltPorts: 'yes' }, [
-        mo('vzRsSubjFiltAtt', { tnVzFilterName: 'http' }),
-      ]),
-    ]),
-    mo('fvAp', { name: 'kubernetes' }, [
-      epg('A', [mo('fvRsCons', { tnVzBrCPName: 'web' })]),
-      epg('B', [mo('fvRsProv', { tnVzBrCPName: 'web' })]),
-      epg('C', []),
-    ]),
-  ]);
-}
 
 const epgA = endpointGroupUri({ tenant: 'kube', appProfile: 'kubernetes', name: 'A' });
 const classifierUri = uris.classifier('kube', 'http|tcp80');
@@ -69,14 +45,9 @@ const endpoint = {
   epgUri: epgA,
 };
 
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<number> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return Date.now() - start;
-}
+/** In-process state: checked often. */
+const until = (what: string, check: () => boolean, timeoutMs = 10_000): Promise<number> =>
+  untilHolds(what, check, timeoutMs, 5);
 
 // One PKI each for the leaf and the APIC per file: RSA key generation is the slow part of a start.
 const pki = generateServerPki('leaf-opflex');
@@ -99,7 +70,7 @@ async function environment(): Promise<Env> {
     password,
     caPem: started.caPem,
   });
-  await apic.post('uni/tn-kube', tenantTree());
+  await apic.post('uni/tn-kube', webTenantTree({ subnet: '10.2.0.1/16' }));
   const leaves: OpflexLeaf[] = [];
   return {
     apic,
