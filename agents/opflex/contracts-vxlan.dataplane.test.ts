@@ -130,18 +130,19 @@ test.serial(
     // ...and the leaf between nodes, once both declared their endpoints.
     const tookMs = await until(
       'the leaf enforcing A -> B',
-      async () => (await reach('a1', 'b2', 80, 300)) && !(await reach('a1', 'b2', 8080, 300)),
+      // An allowed connection gets the time a loaded machine needs for its first packets' upcalls.
+      async () => (await reach('a1', 'b2', 80, 2000)) && !(await reach('a1', 'b2', 8080, 300)),
       Deadline,
       50,
     );
     t.log(`both nodes connected -> the leaf polices A -> B after ${tookMs} ms`);
     const dropsBefore = await leafDrops();
     const results = await Promise.all([
-      reach('a1', 'b2', 80),
+      reach('a1', 'b2', 80, 3000),
       reach('a1', 'b2', 8080),
       reach('b2', 'a1', 80),
       reach('c1', 'b2', 80),
-      reach('a1', 'a2', 8080),
+      reach('a1', 'a2', 8080, 3000),
     ]);
     t.deepEqual(results, [true, false, false, false, true], 'A->B:80, A->B:8080, B->A, C->B, A->A');
     t.true((await leafDrops()) > dropsBefore, 'the denied connections were dropped by the leaf');
@@ -154,7 +155,7 @@ test.serial(
     await apicSide.apic.post('uni/tn-kube/flt-http/e-tcp80', tcpEntry('tcp80', '8080'));
     const tookMs = await until(
       'the leaf applying the new filter',
-      async () => (await reach('a1', 'b2', 8080, 300)) && !(await reach('a1', 'b2', 80, 300)),
+      async () => (await reach('a1', 'b2', 8080, 2000)) && !(await reach('a1', 'b2', 80, 300)),
       Deadline,
       50,
     );

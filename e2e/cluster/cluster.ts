@@ -147,6 +147,58 @@ export async function sleep(ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * kube-apiserver (to 1.36 at least, kubernetes/kubernetes#130887) stops the
+ * informer of a built-in paramKind for good once no admission policy binding
+ * uses that kind for one refresh, and later policies of the kind then read
+ * its frozen cache: a Lease created afterwards is "not found". The leader
+ * fence (operator/render/policy.ts) takes the controller's Lease as its
+ * parameter, and the tests create and delete fabrics, and so fence bindings,
+ * all the time; in a cluster the fabric's binding stays. This binding, which
+ * matches no request, keeps the Lease informer of the test cluster alive as a
+ * fabric's binding keeps it in production.
+ */
+const leaseParamInformerAnchor = JSON.stringify({
+  apiVersion: 'v1',
+  kind: 'List',
+  items: [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name: 'e2e-lease-param-informer' },
+      spec: {
+        failurePolicy: 'Ignore',
+        paramKind: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' },
+        matchConstraints: {
+          resourceRules: [
+            {
+              apiGroups: ['e2e.invalid'],
+              apiVersions: ['*'],
+              operations: ['CREATE'],
+              resources: ['nothing'],
+            },
+          ],
+        },
+        validations: [{ expression: 'true' }],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: 'e2e-lease-param-informer' },
+      spec: {
+        policyName: 'e2e-lease-param-informer',
+        validationActions: ['Deny'],
+        paramRef: {
+          name: 'e2e-lease-param-informer',
+          namespace: 'default',
+          parameterNotFoundAction: 'Allow',
+        },
+      },
+    },
+  ],
+});
+
 export class Cluster {
   private constructor(private state: ClusterState) {}
 
@@ -286,6 +338,7 @@ export class Cluster {
       `--server-address=127.0.0.1:${kwokPort}`,
     ]);
     await cluster.save();
+    await cluster.kubectl(['apply', '-f', '-'], leaseParamInformerAnchor);
     await cluster.addNodes(options.nodes ?? 3);
     for (let i = 0; i < (options.realNodes ?? 0); i++) {
       await cluster.addRealNode(`aci-node-${i}`, options.nodeImages ?? []);

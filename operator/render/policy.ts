@@ -19,7 +19,10 @@
  * takeover by that informer's delay (milliseconds), far inside the gap
  * between the old leader's renew deadline and the lease duration. Before
  * the first controller has created the Lease nobody leads and the policy
- * admits everything.
+ * admits everything. kube-apiserver up to 1.36 can stop seeing the Lease
+ * after the fabric's binding was deleted and created again
+ * (kubernetes/kubernetes#130887); the fence then admits everything too
+ * (docs/controller.md).
  */
 import { LeaderTermAnnotation } from '../../lib/kube/leader.ts';
 import type { KubeObject } from '../../lib/kube/types.ts';

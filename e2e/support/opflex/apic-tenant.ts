@@ -99,16 +99,24 @@ export async function startApicWithTenant(
   };
 }
 
-/** Checks until `check` holds (what a user would observe) and returns how long it took. */
+/**
+ * Checks until `check` holds (what a user would observe) and returns how long
+ * it took; on timeout the error says what `explain` finds then (the state a
+ * failure report needs and the check alone does not keep).
+ */
 export async function until(
   what: string,
   check: () => boolean | Promise<boolean>,
   timeoutMs = 10_000,
   intervalMs = 20,
+  explain?: () => string | Promise<string>,
 ): Promise<number> {
   const start = Date.now();
   while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() - start > timeoutMs)
+      throw new Error(
+        `timed out waiting for ${what}${explain ? `: ${await Promise.resolve().then(explain).catch(String)}` : ''}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
   return Date.now() - start;
