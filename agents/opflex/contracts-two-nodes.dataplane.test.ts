@@ -22,34 +22,18 @@ import {
   until,
   webTenantTree,
 } from '../../e2e/support/opflex/apic-tenant.ts';
-import { Cleanup, PodAgent } from '../../e2e/support/opflex/netns.ts';
-import type { TestPod } from '../../e2e/support/opflex/node.ts';
+import { Cleanup } from '../../e2e/support/opflex/netns.ts';
+import { type EpgPods, startEpgPods } from '../../e2e/support/opflex/epg-pods.ts';
 import { type TwoNodes, startTwoNodes } from '../../e2e/support/opflex/two-nodes.ts';
 
 const Prefix = '10.135';
 const Tag = `cn${process.pid % 1000}`;
 const cleanup = new Cleanup();
 const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
-type PodName = 'a1' | 'c1' | 'a2' | 'b2';
-const placement: Record<PodName, { node: 0 | 1; host: number; epg: string }> = {
-  a1: { node: 0, host: 1, epg: 'A' },
-  c1: { node: 0, host: 2, epg: 'C' },
-  a2: { node: 1, host: 1, epg: 'A' },
-  b2: { node: 1, host: 2, epg: 'B' },
-};
-const pods = {} as Record<PodName, { pod: TestPod; agent: PodAgent }>;
+let epgPods: EpgPods;
+const reach: EpgPods['reach'] = (...args) => epgPods.reach(...args);
 let env: TwoNodes;
 let leaf: OpflexLeaf;
-
-const ipOf = (p: PodName): string => pods[p].pod.ip;
-
-async function reach(from: PodName, to: PodName, port: number, timeoutMs = 1500): Promise<boolean> {
-  const [ok = false] = await pods[from].agent.probe(
-    [{ ip: ipOf(to), port, proto: 'tcp' }],
-    timeoutMs,
-  );
-  return ok;
-}
 
 test.before(async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dp-contracts-2n-'));
@@ -72,20 +56,7 @@ test.before(async () => {
     log,
   });
   cleanup.add(() => leaf.stop());
-  for (const [name, at] of Object.entries(placement) as [PodName, (typeof placement)[PodName]][]) {
-    const pod = await env.addPod(at.node, `${Tag}${name}`, at.host);
-    pod.endpointGroup = { tenant: 'kube', appProfile: 'kubernetes', name: at.epg };
-    await env.nodes[at.node].writeEndpoint(pod);
-    const agent = await PodAgent.start(
-      pod.netns,
-      path.join(dir, `${name}.sock`),
-      pod.ip,
-      [80, 8080],
-      [],
-    );
-    cleanup.add(() => agent.stop());
-    pods[name] = { pod, agent };
-  }
+  epgPods = await startEpgPods(env, { tag: Tag, dir, cleanup });
   await env.settle();
   for (const node of env.nodes) await connectToLeaf(node, leaf.port, pki.caPath);
 });

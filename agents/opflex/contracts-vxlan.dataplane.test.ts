@@ -30,8 +30,8 @@ import {
   webTenantTree,
   type ApicWithTenant,
 } from '../../e2e/support/opflex/apic-tenant.ts';
-import { Cleanup, PodAgent, inNetns } from '../../e2e/support/opflex/netns.ts';
-import type { TestPod } from '../../e2e/support/opflex/node.ts';
+import { Cleanup } from '../../e2e/support/opflex/netns.ts';
+import { type EpgPods, startEpgPods } from '../../e2e/support/opflex/epg-pods.ts';
 import { type TwoNodes, startTwoNodes } from '../../e2e/support/opflex/two-nodes.ts';
 
 const Prefix = '10.136';
@@ -40,25 +40,11 @@ const NodeIP = (i: number): string => `192.168.136.${i + 1}`;
 const Deadline = 20_000;
 const cleanup = new Cleanup();
 const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
-type PodName = 'a1' | 'c1' | 'a2' | 'b2';
-const placement: Record<PodName, { node: 0 | 1; host: number; epg: string }> = {
-  a1: { node: 0, host: 1, epg: 'A' },
-  c1: { node: 0, host: 2, epg: 'C' },
-  a2: { node: 1, host: 1, epg: 'A' },
-  b2: { node: 1, host: 2, epg: 'B' },
-};
-const pods = {} as Record<PodName, { pod: TestPod; agent: PodAgent }>;
+let epgPods: EpgPods;
+const reach: EpgPods['reach'] = (...args) => epgPods.reach(...args);
 let env: TwoNodes;
 let apicSide: ApicWithTenant;
 let leaf: OpflexLeaf;
-
-async function reach(from: PodName, to: PodName, port: number, timeoutMs = 1500): Promise<boolean> {
-  const [ok = false] = await pods[from].agent.probe(
-    [{ ip: pods[to].pod.ip, port, proto: 'tcp' }],
-    timeoutMs,
-  );
-  return ok;
-}
 
 /** Packets the leaf's contract table dropped (its table-miss `drop` flow). */
 async function leafDrops(): Promise<number> {
@@ -100,23 +86,7 @@ test.before(async () => {
     log,
   });
   cleanup.add(() => leaf.stop());
-  for (const [name, at] of Object.entries(placement) as [PodName, (typeof placement)[PodName]][]) {
-    const pod = await env.addPod(at.node, `${Tag}${name}`, at.host);
-    // The userspace datapath leaves TCP checksums to an offload that a VXLAN tunnel loses
-    // (vxlan.dataplane, docs/dataplane.md Limits): pod interfaces fill them in.
-    await inNetns(pod.netns, 'ethtool', ['-K', 'eth0', 'tx', 'off']);
-    pod.endpointGroup = { tenant: 'kube', appProfile: 'kubernetes', name: at.epg };
-    await env.nodes[at.node].writeEndpoint(pod);
-    const agent = await PodAgent.start(
-      pod.netns,
-      path.join(dir, `${name}.sock`),
-      pod.ip,
-      [80, 8080],
-      [],
-    );
-    cleanup.add(() => agent.stop());
-    pods[name] = { pod, agent };
-  }
+  epgPods = await startEpgPods(env, { tag: Tag, dir, cleanup, checksumOffloadOff: true });
   for (const node of env.nodes) await connectToLeaf(node, leaf.port, pki.caPath);
 });
 
