@@ -162,6 +162,13 @@ test.serial(
       ),
       { numRuns: 4, endOnFailure: true },
     );
+    // Which fence stopped the resumed leaders' writes (whether a write was in flight at the pause is
+    // chance, so this is reported, not asserted): its own clock, or the API server's leader fence.
+    const logged = [...controllers.values()].flatMap((child) => h.logOf(child));
+    t.log(
+      `writes a resumed leader refused itself: ${logged.filter((l) => l.includes('NotLeadingError')).length}; ` +
+        `PodIPPool writes the API server refused for a stale term: ${logged.filter((l) => l.includes('a PodIPPool write of leader term')).length}`,
+    );
 
     // The ledger agrees with the pools: what the next leader rebuilds from is what nodes hold.
     const ledger = await h.client.read<KubeObject & { data?: Record<string, string> }>({
