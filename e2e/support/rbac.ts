@@ -17,8 +17,9 @@ import { renderRbac } from '../../operator/render/rbac.ts';
 import { testCluster, uniqueName } from './cluster.ts';
 
 /**
- * The components' RBAC (and the host agents' admission policy) as the
- * operator renders it for this fabric. Cluster-scoped objects get `suffix`
+ * The components' RBAC and admission policies (a host agent's own pool, the
+ * controller's leader fence) as the operator renders them for this fabric.
+ * Cluster-scoped objects get `suffix`
  * so that test fabrics sharing a cluster (same fixed names) do not fight
  * over them; rules and subjects are as rendered. Namespaced objects lose
  * their owner reference: no AciFabric owns a test's copy.
