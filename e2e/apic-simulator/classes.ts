@@ -12,7 +12,6 @@ import { apicErrors } from './errors.ts';
 import {
   commonProps,
   otherKnownClasses,
-  portNames,
   protoNames,
   readOnlyProps,
   supplement,
@@ -29,6 +28,21 @@ const modelFile = JSON.parse(
   readFileSync(fileURLToPath(new URL('./model/classes.json', import.meta.url)), 'utf8'),
 ) as ModelFile;
 
+/**
+ * The APIC's names of well-known L4 ports, from its class model: every port
+ * property has the same type (l4:Port), and the metadata carries it on
+ * netflowExporterPol.dstPort (vzEntry and hostprotRule are transcribed in the
+ * supplement). Not the controller's table, so that a port the controller
+ * fails to name is seen as drift here, as on an APIC.
+ */
+export const modelPortNames: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(modelFile.classes.netflowExporterPol?.props.dstPort?.values ?? {}).filter(
+    ([value]) => /^\d+$/.test(value),
+  ),
+);
+if (Object.keys(modelPortNames).length === 0)
+  throw new Error('the class model has no port names (netflowExporterPol.dstPort)');
+
 function fromSupplement(name: string): ClassMeta {
   const s = supplement[name];
   if (s === undefined) throw new Error(`no supplement class ${name}`);
@@ -40,7 +54,7 @@ function fromSupplement(name: string): ClassMeta {
     const named = s.namedNumbers?.[k];
     if (named !== undefined) {
       // A number, stored under its name when it has one; the names are accepted as given too.
-      const table = named === 'port' ? portNames : protoNames;
+      const table = named === 'port' ? modelPortNames : protoNames;
       const names = Object.values(table);
       props[k] = {
         type: named === 'port' ? 'scalar:Uint16' : 'scalar:Uint8',

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { z } from 'zod';
 import { splitDn } from '../../agents/controller/apic/mo.ts';
-import { classes, isKnownClass } from './classes.ts';
+import { portNames } from '../../lib/aci/named-values.ts';
+import { classes, isKnownClass, modelPortNames } from './classes.ts';
 import { buildModel, type MetaClass } from './model/generate.ts';
 import { ApicSimulator } from './simulator.ts';
 import { ApicError, MoTree } from './tree.ts';
@@ -66,6 +67,41 @@ test('values are stored as the APIC stores them', (t) => {
   t.is(bd?.mac, '00:22:BD:F8:19:FF', 'numeric MAC default rendered as a MAC');
   t.is(bd?.unicastRoute, 'yes', 'defaults from the model');
   t.is(tree.get('uni/tn-kube/ctx-vrf')?.attrs.pcEnfPref, 'unenforced', 'wire value to name');
+});
+
+test("well-known ports are stored under the APIC model's names, which the controller uses too", (t) => {
+  const tree = new MoTree();
+  tree.post('uni', {
+    fvTenant: {
+      attributes: { name: 'kube' },
+      children: [
+        {
+          vzFilter: {
+            attributes: { name: 'f' },
+            children: [
+              {
+                vzEntry: {
+                  attributes: {
+                    name: 'e',
+                    etherT: 'ip',
+                    prot: '6',
+                    dFromPort: '22',
+                    dToPort: '443',
+                  },
+                },
+              },
+            ],
+          },
+        },
+      ],
+    },
+  });
+  const entry = tree.get('uni/tn-kube/flt-f/e-e')?.attrs;
+  t.is(entry?.dFromPort, 'ssh');
+  t.is(entry?.dToPort, 'https');
+  t.is(entry?.prot, 'tcp');
+  // The controller's normalization (so that what it reads back compares equal) is the model's.
+  t.deepEqual(portNames, modelPortNames);
 });
 
 function apicError(fn: () => unknown): { code: string; text: string } {

@@ -2,11 +2,16 @@
  * The APIC stores well-known L4 ports and IP protocols under their names (the
  * vzEntry and hostprotRule property types of the model reference). The
  * controller normalizes its desired state with these tables so that a re-read
- * compares equal; the APIC simulator stores values with them as the APIC does.
+ * compares equal. The APIC simulator takes its port names from the APIC's own
+ * class model instead (e2e/apic-simulator/classes.ts), and a test compares the
+ * two, so a name missing here shows up as drift, not as agreement; the
+ * metadata here has no class with the protocol type, so the simulator still
+ * takes protocol names from this table.
  */
 export const portNames: Readonly<Record<string, string>> = {
   '0': 'unspecified',
   '20': 'ftpData',
+  '22': 'ssh',
   '25': 'smtp',
   '53': 'dns',
   '80': 'http',

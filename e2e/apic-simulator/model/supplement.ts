@@ -7,7 +7,7 @@
 // accepted values. classes.ts turns these into the same shape as the
 // generated model; a class the generated model has is never taken from here.
 
-export { portNames, protoNames } from '../../../lib/aci/named-values.ts';
+export { protoNames } from '../../../lib/aci/named-values.ts';
 
 export interface SupplementClass {
   /** RN template, e.g. `tn-{name}`, `subnet-[{ip}]`, `rsctx`. */
