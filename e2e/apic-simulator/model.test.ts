@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { z } from 'zod';
 import { splitDn } from '../../agents/controller/apic/mo.ts';
-import { portNames } from '../../lib/aci/named-values.ts';
+import { portNames, protoNames } from '../../lib/aci/named-values.ts';
+import { protoNames as simulatorProtoNames } from './model/supplement.ts';
 import { classes, isKnownClass, modelPortNames } from './classes.ts';
 import { buildModel, type MetaClass } from './model/generate.ts';
 import { ApicSimulator } from './simulator.ts';
@@ -102,6 +103,7 @@ test("well-known ports are stored under the APIC model's names, which the contro
   t.is(entry?.prot, 'tcp');
   // The controller's normalization (so that what it reads back compares equal) is the model's.
   t.deepEqual(portNames, modelPortNames);
+  t.deepEqual(protoNames, simulatorProtoNames);
 });
 
 function apicError(fn: () => unknown): { code: string; text: string } {

@@ -4,9 +4,9 @@
  * controller normalizes its desired state with these tables so that a re-read
  * compares equal. The APIC simulator takes its port names from the APIC's own
  * class model instead (e2e/apic-simulator/classes.ts), and a test compares the
- * two, so a name missing here shows up as drift, not as agreement; the
- * metadata here has no class with the protocol type, so the simulator still
- * takes protocol names from this table.
+ * two, so a name missing here shows up as drift, not as agreement. Protocol
+ * names likewise: the simulator has its own transcription of the model
+ * reference (no metadata source here carries that type).
  */
 export const portNames: Readonly<Record<string, string>> = {
   '0': 'unspecified',

@@ -7,7 +7,27 @@
 // accepted values. classes.ts turns these into the same shape as the
 // generated model; a class the generated model has is never taken from here.
 
-export { protoNames } from '../../../lib/aci/named-values.ts';
+/**
+ * The l3:Protocol enumeration of the APIC model reference (vzEntry.prot,
+ * hostprotRule.protocol): the simulator's own transcription, not the
+ * controller's table, so that model.test.ts can hold one against the other
+ * (no jsonmeta source here carries a class of this type; the port names come
+ * from the generated model, classes.ts).
+ */
+export const protoNames: Readonly<Record<string, string>> = {
+  '0': 'unspecified',
+  '1': 'icmp',
+  '2': 'igmp',
+  '6': 'tcp',
+  '8': 'egp',
+  '9': 'igp',
+  '17': 'udp',
+  '58': 'icmpv6',
+  '88': 'eigrp',
+  '89': 'ospfigp',
+  '103': 'pim',
+  '115': 'l2tp',
+};
 
 export interface SupplementClass {
   /** RN template, e.g. `tn-{name}`, `subnet-[{ip}]`, `rsctx`. */
