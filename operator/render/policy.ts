@@ -46,10 +46,6 @@ const podIPPoolRule = (resources: string[]) => ({
 
 function leaderFencePolicy(input: RenderInput): KubeObject[] {
   const controller = `system:serviceaccount:${input.spec.namespace}:${ControllerName}`;
-  const annotation = `object.metadata.annotations['${LeaderTermAnnotation}']`;
-  const leaseTerm =
-    `params.spec.holderIdentity + '/' + ` +
-    `string(has(params.spec.leaseTransitions) ? params.spec.leaseTransitions : 0)`;
   return [
     {
       apiVersion: 'admissionregistration.k8s.io/v1',
@@ -65,15 +61,27 @@ function leaderFencePolicy(input: RenderInput): KubeObject[] {
         matchConditions: [
           { name: 'is-controller', expression: `request.userInfo.username == '${controller}'` },
         ],
+        // Each side of the comparison once; '' when the write names no term or the Lease no holder.
+        variables: [
+          {
+            name: 'term',
+            expression:
+              `has(object.metadata.annotations) && '${LeaderTermAnnotation}' in object.metadata.annotations ? ` +
+              `object.metadata.annotations['${LeaderTermAnnotation}'] : ''`,
+          },
+          {
+            name: 'leaseTerm',
+            expression:
+              `has(params.spec.holderIdentity) ? params.spec.holderIdentity + '/' + ` +
+              `string(has(params.spec.leaseTransitions) ? params.spec.leaseTransitions : 0) : ''`,
+          },
+        ],
         validations: [
           {
-            expression:
-              `has(object.metadata.annotations) && '${LeaderTermAnnotation}' in object.metadata.annotations && ` +
-              `has(params.spec.holderIdentity) && ${annotation} == ${leaseTerm}`,
+            expression: "variables.term != '' && variables.term == variables.leaseTerm",
             messageExpression:
-              `'a PodIPPool write of leader term ' + ` +
-              `(has(object.metadata.annotations) && '${LeaderTermAnnotation}' in object.metadata.annotations ? ${annotation} : '(none)') + ` +
-              `' while the Lease records ' + (has(params.spec.holderIdentity) ? ${leaseTerm} : 'no holder')`,
+              "'a PodIPPool write of leader term ' + (variables.term != '' ? variables.term : '(none)') + " +
+              "' while the Lease records ' + (variables.leaseTerm != '' ? variables.leaseTerm : 'no holder')",
             reason: 'Forbidden',
           },
         ],
